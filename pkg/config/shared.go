@@ -1,0 +1,70 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Common holds what every binary needs to reach Kafka, Redis and expose
+// metrics.
+type Common struct {
+	Brokers     string
+	RedisURL    string
+	TopicPrefix string
+	MetricsAddr string
+	LogLevel    string
+	LogFormat   string
+	// RedisTimeout bounds each Redis call.
+	RedisTimeout time.Duration
+}
+
+// RegisterCommon binds the common flags with their defaults.
+func RegisterCommon(fs *flag.FlagSet, c *Common, metricsAddr string) {
+	fs.StringVar(&c.Brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka seed brokers")
+	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss:// for TLS)")
+	fs.StringVar(&c.TopicPrefix, "topic-prefix", "sendonce", "prefix of every topic")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", metricsAddr, "address of /metrics, /healthz and /readyz (empty: off)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "auto", "text, json, or auto (text on a terminal, json otherwise)")
+	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 2*time.Second, "timeout of each Redis call")
+}
+
+// Errors returned by Common.Validate.
+var (
+	ErrNoBrokers   = errors.New("no Kafka brokers: set --brokers or KAFKA_BROKERS")
+	ErrRedisURL    = errors.New("invalid Redis URL: want redis://host:port/db or rediss://")
+	ErrTopicPrefix = errors.New("invalid topic prefix: use letters, digits, '.', '_' or '-'")
+)
+
+// BrokerList splits Brokers.
+func (c *Common) BrokerList() []string {
+	var out []string
+	for _, b := range strings.Split(c.Brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// Validate says what is wrong, in words.
+func (c *Common) Validate() error {
+	if len(c.BrokerList()) == 0 {
+		return ErrNoBrokers
+	}
+	u, err := url.Parse(c.RedisURL)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+		return fmt.Errorf("%w (got %q)", ErrRedisURL, c.RedisURL)
+	}
+	if c.TopicPrefix == "" || strings.Trim(c.TopicPrefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+		return fmt.Errorf("%w (got %q)", ErrTopicPrefix, c.TopicPrefix)
+	}
+	if c.RedisTimeout <= 0 {
+		return errors.New("--redis-timeout must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,49 @@
+package kafka
+
+import (
+	"time"
+
+	"github.com/sendonce/sendonce/pkg/retry"
+)
+
+// Topics names every topic from the prefix.
+type Topics struct{ Prefix string }
+
+// Jobs is the compacted topic of email jobs, keyed by user id.
+func (t Topics) Jobs() string { return t.Prefix + ".jobs" }
+
+// Retry is the delay topic of one retry tier.
+func (t Topics) Retry(d time.Duration) string { return t.Prefix + ".retry." + retry.TierName(d) }
+
+// DLQ is the dead-letter topic.
+func (t Topics) DLQ() string { return t.Prefix + ".dlq" }
+
+// Ledger is the compacted topic of each job's latest state, keyed by
+// campaign and user (campaign ids hold no colon).
+func (t Topics) Ledger() string { return t.Prefix + ".ledger" }
+
+// Campaigns is the compacted topic of campaign records, keyed by campaign.
+func (t Topics) Campaigns() string { return t.Prefix + ".campaigns" }
+
+// Rejects is the topic of rows the producer rejected.
+func (t Topics) Rejects() string { return t.Prefix + ".rejects" }
+
+// RetryTopics lists the tier topics of tiers.
+func (t Topics) RetryTopics(tiers []time.Duration) []string {
+	out := make([]string, len(tiers))
+	for i, d := range tiers {
+		out[i] = t.Retry(d)
+	}
+	return out
+}
+
+// Consumer group names.
+const (
+	SenderGroup  = "sendonce-sender"
+	RetrierGroup = "sendonce-retrier"
+)
+
+// LedgerKey is the ledger key of a user in a campaign.
+func LedgerKey(campaign, userID string) []byte {
+	return []byte(campaign + ":" + userID)
+}

@@ -1,0 +1,72 @@
+// Package ledger is the record of each job's latest state, produced to the
+// compacted <prefix>.ledger topic keyed by campaign and user. The sender
+// writes every terminal state (and "retrying"), the retrier writes
+// dead-lettered and redriven jobs, and `producer status` and
+// `sender fence-restore` read it back.
+package ledger
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sendonce/sendonce/pkg/kafka"
+)
+
+// State is a job state as the ledger records it.
+type State string
+
+// The states. Terminal ones end a job: a campaign is complete when every
+// published job is in one.
+const (
+	Sent         State = "sent"
+	Failed       State = "failed"
+	DeadLettered State = "dead_lettered"
+	Expired      State = "expired"
+	Ambiguous    State = "ambiguous"
+	Retrying     State = "retrying"
+	Redriven     State = "redriven"
+)
+
+// Terminal reports whether s ends a job.
+func (s State) Terminal() bool {
+	switch s {
+	case Sent, Failed, DeadLettered, Expired, Ambiguous:
+		return true
+	}
+	return false
+}
+
+// Entry is one ledger record.
+type Entry struct {
+	Campaign  string    `json:"campaign"`
+	UserID    string    `json:"user_id"`
+	State     State     `json:"state"`
+	At        time.Time `json:"at"`
+	MessageID string    `json:"message_id,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Attempt   int       `json:"attempt,omitempty"`
+}
+
+// Record builds the Kafka record of e for the ledger topic.
+func Record(topic string, e Entry) (*kgo.Record, error) {
+	v, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encoding ledger entry: %w", err)
+	}
+	return &kgo.Record{Topic: topic, Key: kafka.LedgerKey(e.Campaign, e.UserID), Value: v}, nil
+}
+
+// Decode parses a ledger record value.
+func Decode(b []byte) (Entry, error) {
+	var e Entry
+	if err := json.Unmarshal(b, &e); err != nil {
+		return e, fmt.Errorf("decoding ledger entry: %w", err)
+	}
+	if e.Campaign == "" || e.UserID == "" || e.State == "" {
+		return e, fmt.Errorf("decoding ledger entry: campaign, user_id and state are required")
+	}
+	return e, nil
+}

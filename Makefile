@@ -1,0 +1,54 @@
+# sendonce — see README.md. Every target provisions what it needs.
+SHELL := /bin/bash
+GO    ?= go
+PKGS  := ./...
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build demo test test-short lint chaos bench services-up services-down clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/producer ./producer
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/sender ./sender
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/retrier ./retrier
+
+# The whole pipeline in one process on embedded Kafka (kfake), Redis
+# (miniredis) and a local SES endpoint. Needs only Go.
+demo:
+	$(GO) run ./scripts/demo $(DEMO_FLAGS)
+
+# Unit tests and integration tests against a real Kafka broker, Redis and the
+# SES v2 emulator, which scripts/services.sh provisions and starts (or reuses
+# when KAFKA_BROKERS / REDIS_URL / AWS_ENDPOINT_URL_SESV2 are set).
+test: build
+	scripts/services.sh up >/dev/null
+	eval "$$(scripts/services.sh env)" && $(GO) test -count=1 -timeout 15m $(PKGS)
+
+# Unit tests only (integration tests skip under -short).
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+# The fault-injection test at full size (20,000 users, graceful and hard).
+chaos: build
+	scripts/services.sh up >/dev/null
+	eval "$$(scripts/services.sh env)" && SENDONCE_CHAOS_USERS=$${SENDONCE_CHAOS_USERS:-20000} $(GO) test -count=1 -timeout 60m -run 'TestChaos' -v ./scripts/chaos/
+
+bench: build
+	scripts/services.sh up >/dev/null
+	eval "$$(scripts/services.sh env)" && $(GO) run ./scripts/bench $(BENCH_FLAGS)
+
+services-up:
+	scripts/services.sh up
+
+services-down:
+	scripts/services.sh down
+
+clean:
+	rm -rf bin outbox

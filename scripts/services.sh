@@ -1,0 +1,504 @@
+#!/usr/bin/env bash
+# Real services for the integration tests and CI: Kafka (KRaft, one node),
+# Redis and an SES v2 emulator, all on 127.0.0.1, all owned by this repo.
+#
+#   scripts/services.sh up      provision what is missing, start what is not
+#                               running (reuse what is healthy), print the env
+#   scripts/services.sh env     print `export ...` lines: eval "$(scripts/services.sh env)"
+#   scripts/services.sh status  show each service; exit 1 unless all are healthy
+#   scripts/services.sh down    stop what `up` started (idempotent)
+#
+# Progress goes to stderr; only the export lines go to stdout, so
+# `eval "$(scripts/services.sh up)"` works too.
+#
+# A service whose variable is already set in the environment to something
+# other than our own endpoint is external: nothing is started for it.
+#   KAFKA_BROKERS            ours: 127.0.0.1:39092 (controller 39093)
+#   REDIS_URL                ours: redis://127.0.0.1:36379/0
+#   AWS_ENDPOINT_URL_SESV2   ours: http://127.0.0.1:38005
+#
+# State lives in .cache/ (git-ignored): .cache/kafka/libs (broker jars from
+# Maven Central, see scripts/kafka/pom.xml) and .cache/services/ (pids, logs,
+# data). Kafka is formatted fresh on every start (empty cluster); Redis keeps
+# its append-only file in .cache/services/redis across restarts.
+#
+# SES emulator (npm aws-ses-v2-local, pinned in scripts/ses/package-lock.json):
+#   - every API call needs an `Authorization: AWS...` header (SDK signing
+#     gives it); GetAccount returns the JSON in $AWS_SES_ACCOUNT (set below).
+#   - GET  /store                   -> {"templates":{<name>:{TemplateName,
+#          TemplateContent:{Subject,Html,Text},CreatedTimestamp}},
+#          "emails":[{messageId,from,replyTo[],destination:{to[],cc[],bcc[]},
+#          subject,body:{html,text},attachments[],headers,at}]}
+#          (`at` is epoch seconds; GET /store?since=<epoch s> filters emails).
+#          Templated sends are stored already rendered (subject/body).
+#   - POST /clear-store             -> empties emails AND templates.
+#   - GET  /health-check            -> 200 (used below as readiness probe).
+#   - GET  /get-emlContent?messageId=ses-123 -> the email as .eml text.
+#   - GET  /                        -> web inbox viewer.
+#   No auth is needed on these four. Everything is in memory: a restart empties it.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="$ROOT/.cache"
+SVC="$CACHE/services"
+KAFKA_LIBS="$CACHE/kafka/libs"
+KAFKA_POM="$ROOT/scripts/kafka/pom.xml"
+SES_DIR="$ROOT/scripts/ses"
+
+KAFKA_PORT=39092
+KAFKA_CONTROLLER_PORT=39093
+REDIS_PORT=36379
+SES_PORT=38005
+
+OUR_KAFKA="127.0.0.1:$KAFKA_PORT"
+OUR_REDIS="redis://127.0.0.1:$REDIS_PORT/0"
+OUR_SES="http://127.0.0.1:$SES_PORT"
+
+# Generous quota so rate limiting in our code is what gets tested, not the emulator's.
+SES_ACCOUNT_JSON='{"DedicatedIpAutoWarmupEnabled":false,"Details":{"AdditionalContactEmailAddresses":[],"ContactLanguage":"EN","MailType":"TRANSACTIONAL","ReviewDetails":{"CaseId":"sendonce-local","Status":"GRANTED"},"UseCaseDescription":"sendonce integration tests","WebsiteURL":"https://example.com"},"EnforcementStatus":"HEALTHY","ProductionAccessEnabled":true,"SendingEnabled":true,"SendQuota":{"Max24HourSend":10000000,"MaxSendRate":2000,"SentLast24Hours":0},"SuppressionAttributes":{"SuppressedReasons":[]}}'
+
+log() { echo "services.sh: $*" >&2; }
+
+# fail <service> <reason> [logfile]: report, show the log's tail, exit 1.
+fail() {
+  local svc="$1" reason="$2" logfile="${3:-}"
+  echo "services.sh: $svc failed to start: $reason" >&2
+  if [[ -n "$logfile" && -s "$logfile" ]]; then
+    echo "---- last lines of $logfile ----" >&2
+    tail -n 40 "$logfile" >&2 || true
+    echo "----" >&2
+  fi
+  exit 1
+}
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+hash_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# external <var> <ours>: true when the variable is set to someone else's endpoint.
+external() {
+  local v="${!1:-}"
+  [[ -n "$v" && "$v" != "$2" ]]
+}
+
+# pid_alive <pid>: running, and not a zombie (our own children stay
+# signalable after they exit until they are reaped).
+pid_alive() {
+  [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null || return 1
+  local st; st="$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)"
+  [[ "$st" != Z ]]
+}
+
+read_pid() { if [[ -s "$1" ]]; then tr -dc '0-9' <"$1"; fi; }
+
+# port_open <port>: something accepts TCP connections on 127.0.0.1:<port>.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# pid_matches <pid> <text>: the process's command line contains text (guards pid reuse).
+pid_matches() { pid_alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"; }
+
+# stop_pid <name> <pid> <cmdline text> [seconds]: TERM, wait, then KILL.
+stop_pid() {
+  local name="$1" pid="$2" match="$3" secs="${4:-30}" i
+  pid_matches "$pid" "$match" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < secs * 10; i++)); do
+    pid_alive "$pid" || { log "$name stopped (pid $pid)"; return 0; }
+    sleep 0.1
+  done
+  log "$name did not stop in ${secs}s, killing pid $pid"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- provisioning
+
+APT_UPDATED=0
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else return 1
+  fi
+}
+
+# apt_install <service> <package>...: install Debian packages without letting
+# their own init scripts start daemons (we run our own instances).
+apt_install() {
+  local svc="$1"; shift
+  command -v apt-get >/dev/null || fail "$svc" "need Debian packages $* but apt-get is not available"
+  log "installing Debian packages: $*"
+  local aptlog="$SVC/apt.log" policy=/usr/sbin/policy-rc.d added_policy=0
+  if [[ ! -e $policy ]]; then
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' >$policy && chmod 755 $policy" 2>/dev/null && added_policy=1
+  fi
+  local rc=0
+  {
+    if [[ $APT_UPDATED -eq 0 ]]; then
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q && APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+  } >>"$aptlog" 2>&1 || rc=$?
+  if [[ $added_policy -eq 1 ]]; then as_root rm -f "$policy"; fi
+  [[ $rc -eq 0 ]] || fail "$svc" "apt-get install $* failed (exit $rc; root or sudo needed)" "$aptlog"
+}
+
+need_cmd() { # need_cmd <service> <command> <debian package>
+  command -v "$2" >/dev/null || apt_install "$1" "$3"
+  command -v "$2" >/dev/null || fail "$1" "$2 not found even after installing $3"
+}
+
+# ---------------------------------------------------------------- kafka
+
+KAFKA_DIR="$SVC/kafka"           # server.properties, pid, logs
+KAFKA_DATA="$SVC/kafka-data"     # log.dirs (metadata + topics)
+KAFKA_PID="$KAFKA_DIR/kafka.pid"
+KAFKA_OUT="$KAFKA_DIR/logs/kafka.out"
+KAFKA_LOG="$KAFKA_DIR/logs/server.log"
+KAFKA_PROPS="$KAFKA_DIR/server.properties"
+WAITKAFKA="$SVC/bin/waitkafka"
+
+kafka_libs() {
+  local stamp="$KAFKA_LIBS/.pom.sha256" want
+  want="$(hash_of "$KAFKA_POM")"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null; then
+    return 0
+  fi
+  need_cmd kafka java openjdk-17-jre-headless
+  need_cmd kafka mvn maven
+  log "kafka: downloading broker jars into ${KAFKA_LIBS#"$ROOT"/} (mvn)"
+  local t0 mvnlog="$SVC/mvn.log"
+  t0="$(now)"
+  rm -rf "$KAFKA_LIBS"
+  mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies@kafka-libs \
+    -Dkafka.libs.dir="$KAFKA_LIBS" >"$mvnlog" 2>&1 ||
+    fail kafka "mvn could not fetch the broker jars" "$mvnlog"
+  ls "$KAFKA_LIBS"/kafka_2.13-*.jar >/dev/null 2>&1 || fail kafka "no kafka_2.13 jar in $KAFKA_LIBS after mvn" "$mvnlog"
+  echo "$want" >"$stamp"
+  log "kafka: jars ready in $(since "$t0")s ($(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars)"
+}
+
+waitkafka_bin() {
+  command -v go >/dev/null || fail kafka "go not found (needed for scripts/waitkafka)"
+  # go build is incremental: a no-op when nothing changed.
+  (cd "$ROOT" && go build -o "$WAITKAFKA" ./scripts/waitkafka) >"$SVC/waitkafka-build.log" 2>&1 ||
+    fail kafka "could not build scripts/waitkafka" "$SVC/waitkafka-build.log"
+}
+
+kafka_healthy() {
+  local pid; pid="$(read_pid "$KAFKA_PID")"
+  pid_matches "$pid" "$KAFKA_PROPS" && "$WAITKAFKA" -q -brokers "$OUR_KAFKA" -timeout 5s >/dev/null 2>&1
+}
+
+kafka_write_props() {
+  cat >"$KAFKA_PROPS" <<EOF
+# Written by scripts/services.sh: single-node KRaft broker+controller for tests.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DATA
+num.partitions=1
+default.replication.factor=1
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# Kafka requires strictly more than 1 MiB per cleaner thread (default 128 MiB).
+log.cleaner.dedupe.buffer.size=2097152
+log.cleaner.threads=1
+num.network.threads=2
+num.io.threads=4
+EOF
+}
+
+kafka_up() {
+  if external KAFKA_BROKERS "$OUR_KAFKA"; then
+    log "kafka: using external KAFKA_BROKERS=$KAFKA_BROKERS"
+    return 0
+  fi
+  mkdir -p "$KAFKA_DIR/logs" "$SVC/bin"
+  kafka_libs
+  waitkafka_bin
+  if kafka_healthy; then
+    log "kafka: already running on $OUR_KAFKA (pid $(read_pid "$KAFKA_PID"))"
+    return 0
+  fi
+  local old; old="$(read_pid "$KAFKA_PID")"
+  if pid_matches "$old" "$KAFKA_PROPS"; then
+    log "kafka: pid $old is not answering, restarting it"
+    stop_pid kafka "$old" "$KAFKA_PROPS" 30
+  fi
+  rm -f "$KAFKA_PID"
+  local p
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+    port_open "$p" && fail kafka "port 127.0.0.1:$p is already in use by another process"
+  done
+  need_cmd kafka java openjdk-17-jre-headless
+
+  kafka_write_props
+  rm -rf "$KAFKA_DATA" "$KAFKA_DIR"/logs/*
+  # 16 random bytes as unpadded base64url: the 22-character cluster id Kafka wants.
+  local cluster_id
+  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
+  local jvm=(java -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.properties"
+    -Dkafka.logs.dir="$KAFKA_DIR/logs" -Djava.awt.headless=true)
+  "${jvm[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format --standalone \
+    -t "$cluster_id" -c "$KAFKA_PROPS" >"$KAFKA_DIR/logs/format.out" 2>&1 ||
+    fail kafka "kafka-storage format failed" "$KAFKA_DIR/logs/format.out"
+
+  local t0; t0="$(now)"
+  nohup "${jvm[@]}" -Xmx512m -Xms512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:+ExitOnOutOfMemoryError -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS" \
+    >"$KAFKA_OUT" 2>&1 </dev/null 9>&- &
+  local pid=$!
+  echo "$pid" >"$KAFKA_PID"
+  log "kafka: started pid $pid, waiting for metadata on $OUR_KAFKA"
+  # Poll metadata (not a fixed sleep); give up at once if the JVM dies.
+  "$WAITKAFKA" -q -brokers "$OUR_KAFKA" -timeout 90s 2>"$KAFKA_DIR/logs/wait.out" 9>&- &
+  local wpid=$! ok=0
+  while pid_alive "$wpid"; do
+    if ! pid_alive "$pid"; then kill "$wpid" 2>/dev/null || true; break; fi
+    sleep 0.2
+  done
+  if wait "$wpid"; then ok=1; fi
+  if [[ $ok -eq 0 ]]; then
+    local why; why="$(tail -n 1 "$KAFKA_DIR/logs/wait.out")"
+    if ! pid_alive "$pid"; then
+      local code=0; wait "$pid" || code=$?
+      why="java exited with status $code${why:+; $why}"
+    fi
+    cat "$KAFKA_OUT" "$KAFKA_LOG" >"$KAFKA_DIR/logs/failure.log" 2>/dev/null || true
+    fail kafka "${why:-no metadata within 90s}" "$KAFKA_DIR/logs/failure.log"
+  fi
+  log "kafka: broker ready on $OUR_KAFKA in $(since "$t0")s (pid $pid)"
+}
+
+kafka_down() {
+  local pid; pid="$(read_pid "$KAFKA_PID")"
+  if pid_matches "$pid" "$KAFKA_PROPS"; then
+    stop_pid kafka "$pid" "$KAFKA_PROPS" 30
+  fi
+  rm -f "$KAFKA_PID"
+}
+
+kafka_status() {
+  if external KAFKA_BROKERS "$OUR_KAFKA"; then echo "kafka: external $KAFKA_BROKERS"; return 0; fi
+  local pid; pid="$(read_pid "$KAFKA_PID")"
+  if [[ -x "$WAITKAFKA" ]] && kafka_healthy; then echo "kafka: running $OUR_KAFKA pid $pid"; return 0; fi
+  if pid_matches "$pid" "$KAFKA_PROPS"; then echo "kafka: NOT ANSWERING pid $pid (log: ${KAFKA_DIR#"$ROOT"/}/logs)"; return 1; fi
+  echo "kafka: stopped"; return 1
+}
+
+# ---------------------------------------------------------------- redis
+
+REDIS_DIR="$SVC/redis"
+REDIS_PID="$REDIS_DIR/redis.pid"
+REDIS_LOG="$REDIS_DIR/redis.log"
+
+redis_ping() { [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; }
+
+redis_up() {
+  if external REDIS_URL "$OUR_REDIS"; then
+    log "redis: using external REDIS_URL=$REDIS_URL"
+    return 0
+  fi
+  mkdir -p "$REDIS_DIR"
+  if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    apt_install redis redis-server redis-tools
+  fi
+  command -v redis-server >/dev/null || fail redis "redis-server not found after apt-get install"
+  local pid; pid="$(read_pid "$REDIS_PID")"
+  if pid_alive "$pid" && redis_ping; then
+    log "redis: already running on $OUR_REDIS (pid $pid)"
+    return 0
+  fi
+  if pid_matches "$pid" redis-server; then
+    log "redis: pid $pid is not answering, restarting it"
+    stop_pid redis "$pid" redis-server 10
+  fi
+  rm -f "$REDIS_PID"
+  port_open "$REDIS_PORT" && fail redis "port 127.0.0.1:$REDIS_PORT is already in use by another process"
+  local t0; t0="$(now)"
+  : >"$REDIS_LOG"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --appendonly yes --dir "$REDIS_DIR" \
+    --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" --save '' >"$REDIS_DIR/redis.out" 2>&1 9>&- ||
+    fail redis "redis-server exited with status $?" "$REDIS_DIR/redis.out"
+  local i
+  for ((i = 0; i < 200; i++)); do
+    redis_ping && break
+    sleep 0.1
+  done
+  redis_ping || fail redis "no PONG from 127.0.0.1:$REDIS_PORT within 20s" "$REDIS_LOG"
+  log "redis: ready on $OUR_REDIS in $(since "$t0")s (pid $(read_pid "$REDIS_PID"))"
+}
+
+redis_down() {
+  local pid; pid="$(read_pid "$REDIS_PID")"
+  if pid_matches "$pid" redis-server; then
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    stop_pid redis "$pid" redis-server 10
+    log "redis stopped (pid $pid)"
+  fi
+  rm -f "$REDIS_PID"
+}
+
+redis_status() {
+  if external REDIS_URL "$OUR_REDIS"; then echo "redis: external $REDIS_URL"; return 0; fi
+  local pid; pid="$(read_pid "$REDIS_PID")"
+  if pid_alive "$pid" && command -v redis-cli >/dev/null && redis_ping; then echo "redis: running $OUR_REDIS pid $pid"; return 0; fi
+  if pid_alive "$pid"; then echo "redis: NOT ANSWERING pid $pid (log: ${REDIS_LOG#"$ROOT"/})"; return 1; fi
+  echo "redis: stopped"; return 1
+}
+
+# ---------------------------------------------------------------- ses
+
+SES_SVC="$SVC/ses"
+SES_PID="$SES_SVC/ses.pid"
+SES_LOG="$SES_SVC/ses.log"
+SES_CLI="$SES_DIR/node_modules/aws-ses-v2-local/dist/cli.js"
+
+ses_healthy() { curl -fsS -o /dev/null --max-time 2 "$OUR_SES/health-check" 2>/dev/null; }
+
+ses_modules() {
+  local stamp="$SES_DIR/node_modules/.lock.sha256" want
+  want="$(hash_of "$SES_DIR/package-lock.json")"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f "$SES_CLI" ]]; then
+    return 0
+  fi
+  command -v npm >/dev/null || fail ses "npm not found (Node.js >= 20 with npm is needed)"
+  log "ses: npm ci in ${SES_DIR#"$ROOT"/}"
+  local t0; t0="$(now)"
+  npm ci --prefix "$SES_DIR" --no-audit --no-fund --loglevel=error >"$SES_SVC/npm.log" 2>&1 ||
+    fail ses "npm ci failed" "$SES_SVC/npm.log"
+  [[ -f "$SES_CLI" ]] || fail ses "npm ci did not install $SES_CLI" "$SES_SVC/npm.log"
+  echo "$want" >"$stamp"
+  log "ses: node modules ready in $(since "$t0")s"
+}
+
+ses_up() {
+  if external AWS_ENDPOINT_URL_SESV2 "$OUR_SES"; then
+    log "ses: using external AWS_ENDPOINT_URL_SESV2=$AWS_ENDPOINT_URL_SESV2"
+    return 0
+  fi
+  mkdir -p "$SES_SVC"
+  need_cmd ses curl curl
+  command -v node >/dev/null || fail ses "node not found (Node.js >= 20 is needed)"
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]' 2>&1)" || fail ses "node does not run: $major"
+  if ! [[ "$major" =~ ^[0-9]+$ ]] || ((major < 20)); then
+    fail ses "Node.js $(node --version) is too old, aws-ses-v2-local needs >= 20"
+  fi
+  ses_modules
+  local pid; pid="$(read_pid "$SES_PID")"
+  if pid_matches "$pid" "$SES_CLI" && ses_healthy; then
+    log "ses: already running on $OUR_SES (pid $pid)"
+    return 0
+  fi
+  if pid_matches "$pid" "$SES_CLI"; then
+    log "ses: pid $pid is not answering, restarting it"
+    stop_pid ses "$pid" "$SES_CLI" 10
+  fi
+  rm -f "$SES_PID"
+  port_open "$SES_PORT" && fail ses "port 127.0.0.1:$SES_PORT is already in use by another process"
+  local t0; t0="$(now)"
+  AWS_SES_ACCOUNT="${AWS_SES_ACCOUNT:-$SES_ACCOUNT_JSON}" SMTP_TRANSPORT='' \
+    nohup node "$SES_CLI" --host 127.0.0.1 --port "$SES_PORT" >"$SES_LOG" 2>&1 </dev/null 9>&- &
+  pid=$!
+  echo "$pid" >"$SES_PID"
+  local i
+  for ((i = 0; i < 300; i++)); do
+    ses_healthy && break
+    pid_alive "$pid" || fail ses "node exited" "$SES_LOG"
+    sleep 0.1
+  done
+  ses_healthy || fail ses "no answer from $OUR_SES/health-check within 30s" "$SES_LOG"
+  log "ses: emulator ready on $OUR_SES in $(since "$t0")s (pid $pid)"
+}
+
+ses_down() {
+  local pid; pid="$(read_pid "$SES_PID")"
+  if pid_matches "$pid" "$SES_CLI"; then
+    stop_pid ses "$pid" "$SES_CLI" 10
+  fi
+  rm -f "$SES_PID"
+}
+
+ses_status() {
+  if external AWS_ENDPOINT_URL_SESV2 "$OUR_SES"; then echo "ses: external $AWS_ENDPOINT_URL_SESV2"; return 0; fi
+  local pid; pid="$(read_pid "$SES_PID")"
+  if pid_matches "$pid" "$SES_CLI" && ses_healthy; then echo "ses: running $OUR_SES pid $pid"; return 0; fi
+  if pid_alive "$pid"; then echo "ses: NOT ANSWERING pid $pid (log: ${SES_LOG#"$ROOT"/})"; return 1; fi
+  echo "ses: stopped"; return 1
+}
+
+# ---------------------------------------------------------------- commands
+
+print_env() {
+  local kv
+  for kv in \
+    "KAFKA_BROKERS=${KAFKA_BROKERS:-$OUR_KAFKA}" \
+    "REDIS_URL=${REDIS_URL:-$OUR_REDIS}" \
+    "AWS_ENDPOINT_URL_SESV2=${AWS_ENDPOINT_URL_SESV2:-$OUR_SES}" \
+    "AWS_REGION=${AWS_REGION:-us-east-1}" \
+    "AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test}" \
+    "AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}" \
+    "SENDONCE_TEST_SERVICES=1"; do
+    printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
+  done
+}
+
+# One `up`/`down` at a time (parallel make, CI retries).
+lock() {
+  mkdir -p "$SVC"
+  if command -v flock >/dev/null; then
+    # fd 9 holds the lock; every daemon below is started with 9>&- so it does not inherit it.
+    exec 9>"$SVC/.lock"
+    if ! flock -n 9; then
+      log "waiting for another services.sh up/down to finish (lock ${SVC#"$ROOT"/}/.lock)"
+      flock -w 300 9 || { log "gave up waiting for the lock after 300s"; exit 1; }
+    fi
+  fi
+}
+
+usage() { echo "usage: $0 up|down|env|status" >&2; exit 2; }
+
+main() {
+  [[ $# -eq 1 ]] || usage
+  case "$1" in
+    up)
+      lock
+      local t0; t0="$(now)"
+      redis_up
+      ses_up
+      kafka_up
+      log "all services up in $(since "$t0")s"
+      print_env
+      ;;
+    down)
+      lock
+      ses_down
+      kafka_down
+      redis_down
+      ;;
+    env) print_env ;;
+    status)
+      local rc=0
+      kafka_status || rc=1
+      redis_status || rc=1
+      ses_status || rc=1
+      return $rc
+      ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"

@@ -256,7 +256,7 @@ kafka_up() {
     fail kafka "kafka-storage format failed" "$KAFKA_DIR/logs/format.out"
 
   local t0; t0="$(now)"
-  nohup "${jvm[@]}" -Xmx512m -Xms512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+  setsid nohup "${jvm[@]}" -Xmx512m -Xms512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:+ExitOnOutOfMemoryError -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS" \
     >"$KAFKA_OUT" 2>&1 </dev/null 9>&- &
   local pid=$!
@@ -411,7 +411,7 @@ ses_up() {
   port_open "$SES_PORT" && fail ses "port 127.0.0.1:$SES_PORT is already in use by another process"
   local t0; t0="$(now)"
   AWS_SES_ACCOUNT="${AWS_SES_ACCOUNT:-$SES_ACCOUNT_JSON}" SMTP_TRANSPORT='' \
-    nohup node "$SES_CLI" --host 127.0.0.1 --port "$SES_PORT" >"$SES_LOG" 2>&1 </dev/null 9>&- &
+    setsid nohup node "$SES_CLI" --host 127.0.0.1 --port "$SES_PORT" >"$SES_LOG" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$SES_PID"
   local i

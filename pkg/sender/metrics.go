@@ -1,0 +1,94 @@
+package sender
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Job outcomes counted in sendonce_sender_jobs_total.
+const (
+	outSent         = "sent"
+	outDuplicate    = "skipped_duplicate"
+	outThrottled    = "throttled"
+	outNotSent      = "not_sent"
+	outFailed       = "failed"
+	outAmbiguous    = "ambiguous"
+	outExpired      = "expired"
+	outBusy         = "busy"
+	outDeadLettered = "dead_lettered"
+	outMalformed    = "malformed"
+	outResent       = "ambiguous_resent"
+)
+
+var outcomes = []string{outSent, outDuplicate, outThrottled, outNotSent, outFailed, outAmbiguous, outExpired, outBusy, outDeadLettered, outMalformed, outResent}
+
+type metrics struct {
+	jobs         *prometheus.CounterVec
+	inflight     prometheus.Gauge
+	lag          *prometheus.GaugeVec
+	rateWait     prometheus.Histogram
+	rate         prometheus.Gauge
+	maxRate      prometheus.Gauge
+	quotaUsed    prometheus.Gauge
+	paused       *prometheus.GaugeVec
+	fence        *prometheus.HistogramVec
+	dlq          *prometheus.CounterVec
+	commits      prometheus.Counter
+	commitErrors prometheus.Counter
+	infraErrors  *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendonce_sender_jobs_total", Help: "Jobs handled by the sender, by outcome.",
+		}, []string{"outcome"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sendonce_sender_inflight", Help: "Jobs dispatched and not yet finished in this instance.",
+		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sendonce_sender_consumer_lag", Help: "Records behind the high watermark, per partition, as of the last fetch.",
+		}, []string{"partition"}),
+		rateWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sendonce_sender_ratelimit_wait_seconds", Help: "Time a job waited for the shared rate limiter.",
+			Buckets: []float64{0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5},
+		}),
+		rate: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sendonce_sender_send_rate_limit", Help: "Current emails/s allowed by the shared limiter (after throttle backoff); 0 means unlimited.",
+		}),
+		maxRate: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sendonce_ses_max_send_rate", Help: "SES MaxSendRate from GetAccount (emails/s).",
+		}),
+		quotaUsed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sendonce_ses_quota_used_ratio", Help: "SES SentLast24Hours / Max24HourSend from GetAccount.",
+		}),
+		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sendonce_sender_paused", Help: "1 while sending is paused, by reason (quota, stopped).",
+		}, []string{"reason"}),
+		fence: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sendonce_fence_request_duration_seconds", Help: "Latency of fence calls to Redis.",
+			Buckets: []float64{0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 2},
+		}, []string{"op"}),
+		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendonce_dlq_total", Help: "Jobs sent to the dead-letter topic, by reason.",
+		}, []string{"reason"}),
+		commits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sendonce_sender_commits_total", Help: "Offset commits that succeeded.",
+		}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sendonce_sender_commit_errors_total", Help: "Offset commits that failed (retried).",
+		}),
+		infraErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendonce_sender_infra_errors_total", Help: "Redis or Kafka steps that failed and were tried again, by step.",
+		}, []string{"step"}),
+	}
+	for _, o := range outcomes {
+		m.jobs.WithLabelValues(o)
+	}
+	for _, r := range []string{"quota", "stopped"} {
+		m.paused.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.jobs, m.inflight, m.lag, m.rateWait, m.rate, m.maxRate, m.quotaUsed, m.paused, m.fence, m.dlq, m.commits, m.commitErrors, m.infraErrors)
+	}
+	return m
+}

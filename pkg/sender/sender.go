@@ -1,0 +1,379 @@
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sendonce/sendonce/pkg/fence"
+	"github.com/sendonce/sendonce/pkg/kafka"
+	"github.com/sendonce/sendonce/pkg/ratelimit"
+	"github.com/sendonce/sendonce/pkg/ses"
+)
+
+// Mailer sends one email and reads the account. *ses.Client implements it.
+type Mailer interface {
+	Send(ctx context.Context, m ses.Message) (messageID string, err error)
+	Account(ctx context.Context) (ses.Account, error)
+}
+
+// Clock is the time source; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Deps are the sender's connections.
+type Deps struct {
+	Fence   *fence.Fence
+	Limiter *ratelimit.Limiter
+	Mailer  Mailer
+	Log     *slog.Logger
+	// Registerer receives the sender's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	Clock      Clock
+}
+
+// Sender is one sender instance.
+type Sender struct {
+	cfg  Config
+	cl   *kgo.Client
+	fnc  *fence.Fence
+	lim  *ratelimit.Limiter
+	ses  Mailer
+	log  *slog.Logger
+	m    *metrics
+	clk  Clock
+	gate *gate
+
+	fetchCtx context.Context // cancelled when shutdown starts: take no new work
+	workCtx  context.Context // cancelled when the drain time is over
+
+	mu    sync.Mutex
+	parts map[string]map[int32]*partition
+
+	inflight atomic.Int64
+	freed    chan struct{} // signalled when a slot frees
+	ready    atomic.Bool
+}
+
+// ClientOpts are the options the sender needs on its Kafka client. The
+// caller adds them to kafka.NewClient; s must be the value later passed to
+// Run (use New first, then build the client with s.ClientOpts()).
+func (s *Sender) ClientOpts() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.ConsumerGroup(kafka.SenderGroup),
+		kgo.ConsumeTopics(s.cfg.Topics.Jobs()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.OnPartitionsAssigned(s.assigned),
+		kgo.OnPartitionsRevoked(s.revoked),
+		kgo.OnPartitionsLost(s.lost),
+		kgo.ProducerLinger(2 * time.Millisecond),
+		kgo.FetchMaxWait(500 * time.Millisecond),
+	}
+}
+
+// New builds a sender. Call ClientOpts to build its Kafka client, then Run.
+func New(cfg Config, d Deps) (*Sender, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Fence == nil || d.Mailer == nil {
+		return nil, errors.New("sender: a fence and a mailer are required")
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Clock == nil {
+		d.Clock = realClock{}
+	}
+	m := newMetrics(d.Registerer)
+	s := &Sender{
+		cfg: cfg, fnc: d.Fence, lim: d.Limiter, ses: d.Mailer, log: d.Log, m: m, clk: d.Clock,
+		parts: map[string]map[int32]*partition{},
+		freed: make(chan struct{}, 1),
+	}
+	s.gate = newGate(s)
+	return s, nil
+}
+
+// Ready reports whether the sender is consuming and Redis answers: the
+// /readyz check.
+func (s *Sender) Ready(ctx context.Context) error {
+	if !s.ready.Load() {
+		return errors.New("not consuming yet")
+	}
+	if err := s.fnc.Ping(ctx); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	if reason := s.gate.pausedReason(); reason != "" {
+		return fmt.Errorf("sending paused: %s", reason)
+	}
+	return nil
+}
+
+// Run consumes until ctx is cancelled, then drains: no new work, in-flight
+// sends finish within the drain timeout, finished offsets are committed,
+// and the client leaves the group. cl must have been built with
+// s.ClientOpts(); Run closes it.
+func (s *Sender) Run(ctx context.Context, cl *kgo.Client) error {
+	s.cl = cl
+	var cancelWork context.CancelFunc
+	s.fetchCtx = ctx
+	s.workCtx, cancelWork = context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	if err := s.gate.start(ctx); err != nil {
+		cl.Close()
+		return err
+	}
+
+	commitDone := make(chan struct{})
+	go func() { defer close(commitDone); s.commitLoop(ctx) }()
+
+	err := s.pollLoop(ctx)
+
+	// Drain: the revoke callback that Close triggers waits for in-flight
+	// work (bounded by the drain timeout) and commits what finished.
+	s.log.Info("draining", "in_flight", s.inflight.Load(), "timeout", s.cfg.DrainTimeout)
+	timer := time.AfterFunc(s.cfg.DrainTimeout, cancelWork)
+	defer timer.Stop()
+	<-commitDone
+	cl.Close()
+	s.gate.stop()
+	s.log.Info("sender stopped", "in_flight", s.inflight.Load())
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (s *Sender) pollLoop(ctx context.Context) error {
+	for {
+		free := s.cfg.Concurrency - int(s.inflight.Load())
+		if free <= 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-s.freed:
+				continue
+			}
+		}
+		fetches := s.cl.PollRecords(ctx, free)
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		if ctx.Err() != nil {
+			s.cl.AllowRebalance()
+			return ctx.Err()
+		}
+		s.ready.Store(true)
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				s.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			}
+		})
+		fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
+			if n := len(ftp.Records); n > 0 {
+				last := ftp.Records[n-1]
+				s.m.lag.WithLabelValues(fmt.Sprint(ftp.Partition)).Set(float64(ftp.HighWatermark - last.Offset - 1))
+			}
+			p := s.partition(ftp.Topic, ftp.Partition)
+			if p == nil {
+				return
+			}
+			for _, r := range ftp.Records {
+				s.inflight.Add(1)
+				s.m.inflight.Inc()
+				if p.add(r) {
+					s.start(p, r)
+				}
+			}
+		})
+		s.cl.AllowRebalance()
+	}
+}
+
+func (s *Sender) start(p *partition, r *kgo.Record) {
+	p.running.Add(1)
+	go func() {
+		defer p.running.Done()
+		for r != nil {
+			finished := s.process(p, r)
+			var next *kgo.Record
+			if finished {
+				next = p.finish(r)
+				s.release(1)
+			} else {
+				waiting := p.abandon(r)
+				s.release(1 + len(waiting))
+			}
+			r = next
+			if r != nil && p.ctx.Err() != nil {
+				// The partition is going away: leave the rest for its next owner.
+				s.release(1 + len(p.abandon(r)))
+				return
+			}
+		}
+	}()
+}
+
+func (s *Sender) release(n int) {
+	s.inflight.Add(-int64(n))
+	s.m.inflight.Sub(float64(n))
+	select {
+	case s.freed <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Sender) partition(topic string, part int32) *partition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.parts[topic][part]
+}
+
+func (s *Sender) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t, ps := range assigned {
+		if s.parts[t] == nil {
+			s.parts[t] = map[int32]*partition{}
+		}
+		for _, p := range ps {
+			s.parts[t][p] = newPartition(s.fetchCtx, t, p)
+		}
+	}
+	s.log.Info("partitions assigned", "partitions", assigned)
+}
+
+// revoked waits for the in-flight work of the revoked partitions (bounded by
+// the drain timeout), commits what finished and forgets them.
+func (s *Sender) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	gone := s.detach(revoked)
+	if len(gone) == 0 {
+		return
+	}
+	for _, p := range gone {
+		p.cancel()
+	}
+	waitAll(gone, s.cfg.DrainTimeout)
+	s.commitParts(ctx, gone)
+	s.log.Info("partitions revoked", "partitions", revoked)
+}
+
+// lost forgets partitions without committing: another member owns them now.
+func (s *Sender) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	for _, p := range s.detach(lost) {
+		p.cancel()
+	}
+	s.log.Warn("partitions lost", "partitions", lost)
+}
+
+func (s *Sender) detach(tps map[string][]int32) []*partition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*partition
+	for t, ps := range tps {
+		for _, id := range ps {
+			if p := s.parts[t][id]; p != nil {
+				out = append(out, p)
+				delete(s.parts[t], id)
+			}
+		}
+	}
+	return out
+}
+
+func waitAll(ps []*partition, limit time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		for _, p := range ps {
+			p.running.Wait()
+		}
+		close(done)
+	}()
+	t := time.NewTimer(limit + time.Second)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
+
+func (s *Sender) commitLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.clk.After(s.cfg.CommitInterval):
+		}
+		s.mu.Lock()
+		var ps []*partition
+		for _, m := range s.parts {
+			for _, p := range m {
+				ps = append(ps, p)
+			}
+		}
+		s.mu.Unlock()
+		s.commitParts(ctx, ps)
+	}
+}
+
+func (s *Sender) commitParts(ctx context.Context, ps []*partition) {
+	offs := map[string]map[int32]kgo.EpochOffset{}
+	var taken []*partition
+	for _, p := range ps {
+		if eo, ok := p.take(); ok {
+			if offs[p.topic] == nil {
+				offs[p.topic] = map[int32]kgo.EpochOffset{}
+			}
+			offs[p.topic][p.part] = eo
+			taken = append(taken, p)
+		}
+	}
+	if len(offs) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var cerr error
+	s.cl.CommitOffsetsSync(cctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					cerr = fmt.Errorf("commit %s[%d]: error code %d", t.Topic, p.Partition, p.ErrorCode)
+				}
+			}
+		}
+	})
+	if cerr != nil {
+		s.m.commitErrors.Inc()
+		s.log.Warn("commit failed; will try again", "err", cerr)
+		for _, p := range taken {
+			p.untake()
+		}
+		return
+	}
+	s.m.commits.Inc()
+}

@@ -1,0 +1,190 @@
+package ses
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	smithy "github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/sendonce/sendonce/pkg/retry"
+)
+
+// SendError is every error Send returns.
+type SendError struct {
+	// Class is what kind of failure this is (see Classify).
+	Class retry.Class
+	// Written reports whether the request was completely written to the
+	// connection (or an answer came back): only then may SES have acted.
+	Written bool
+	// Code is SES's error code ("TooManyRequestsException"), "HTTP <status>"
+	// for an answer without a code, or empty for a transport error.
+	Code string
+	// Err is the underlying error.
+	Err error
+}
+
+func (e *SendError) Error() string {
+	if e.Code != "" {
+		return fmt.Sprintf("ses send (%s, %s): %v", e.Class, e.Code, e.Err)
+	}
+	return fmt.Sprintf("ses send (%s): %v", e.Class, e.Err)
+}
+
+func (e *SendError) Unwrap() error { return e.Err }
+
+// Codes maps SES error codes to classes. Codes are matched exactly, after
+// the SDK strips namespace prefixes. SES v2 names come first; the v1 names
+// (Throttling, AccountSendingPausedException...) and generic AWS auth codes
+// are listed so that a proxy or an older endpoint is classified the same way.
+var Codes = map[string]retry.Class{
+	// SES refused the call before accepting the email: try again later.
+	"TooManyRequestsException": retry.Throttled,
+	"ThrottlingException":      retry.Throttled,
+	"Throttling":               retry.Throttled,
+
+	// The sending quota is used up. (A throttling code whose message names
+	// the daily quota is Quota too, see Messages.)
+	"LimitExceededException": retry.Quota,
+
+	// This email will never be accepted as it is.
+	"MessageRejected":                    retry.Permanent,
+	"BadRequestException":                retry.Permanent,
+	"NotFoundException":                  retry.Permanent,
+	"MailFromDomainNotVerifiedException": retry.Permanent,
+	"InvalidParameterValue":              retry.Permanent,
+	"TemplateDoesNotExist":               retry.Permanent,
+
+	// No email of this account can be sent: stop everything rather than
+	// dead-letter a whole campaign one email at a time. Bad or expired
+	// credentials belong here for the same reason.
+	"AccountSuspendedException":              retry.Stop,
+	"SendingPausedException":                 retry.Stop,
+	"AccountSendingPausedException":          retry.Stop,
+	"ConfigurationSetSendingPausedException": retry.Stop,
+	"AccessDeniedException":                  retry.Stop,
+	"UnrecognizedClientException":            retry.Stop,
+	"InvalidClientTokenId":                   retry.Stop,
+	"InvalidSignatureException":              retry.Stop,
+	"SignatureDoesNotMatch":                  retry.Stop,
+	"IncompleteSignature":                    retry.Stop,
+	"MissingAuthenticationToken":             retry.Stop,
+
+	// Refused unsent because the credentials expired in flight; the SDK
+	// refreshes them, so a retry goes through.
+	"ExpiredToken":          retry.NotSent,
+	"ExpiredTokenException": retry.NotSent,
+}
+
+// MessageRule classifies an error by a phrase of its message.
+type MessageRule struct {
+	Contains string
+	Class    retry.Class
+}
+
+// Messages are checked before Codes. SES answers both limits with a
+// throttling error and tells them apart only in the message ("Daily message
+// quota exceeded" / "Maximum sending rate exceeded", see the SES guide
+// "Errors related to the sending quotas"): the daily quota does not come
+// back in seconds, the rate does.
+var Messages = []MessageRule{
+	{Contains: "daily message quota exceeded", Class: retry.Quota},
+	{Contains: "maximum sending rate exceeded", Class: retry.Throttled},
+}
+
+// Statuses classify an answer whose code is not in Codes.
+//   - 429 is throttling.
+//   - 401 and 403 mean the credentials or the policy are wrong for every
+//     email: Stop.
+//   - 408 means the server gave up reading the request; it is classed
+//     Ambiguous only to stay on the safe side with proxies.
+//   - Any other 4xx is Permanent: SES read the request and refused it, and
+//     the same request would be refused again. This dead-letters the email
+//     rather than retrying forever; a new SES code that should be retried
+//     has to be added to Codes.
+//   - 5xx, and anything else, is Ambiguous: SES may have accepted the email
+//     before failing to answer.
+var Statuses = map[int]retry.Class{
+	http.StatusTooManyRequests: retry.Throttled,
+	http.StatusUnauthorized:    retry.Stop,
+	http.StatusForbidden:       retry.Stop,
+	http.StatusRequestTimeout:  retry.Ambiguous,
+}
+
+// Classify says what kind of failure err is. written reports whether the
+// request was completely written (Send tracks it with net/http/httptrace).
+//
+// An answer from SES is classified by message (Messages), then code
+// (Codes), then HTTP status (Statuses and the rules there). An error without
+// an answer (connection refused, DNS, reset, timeout, cancelled context) is
+// Ambiguous if the request was written, since SES may have accepted it and
+// the answer been lost, and NotSent otherwise. Classify(nil, _) is "".
+func Classify(err error, written bool) retry.Class {
+	if err == nil {
+		return ""
+	}
+	code, msg, status := describe(err)
+	if code != "" || status != 0 {
+		lower := strings.ToLower(msg)
+		for _, r := range Messages {
+			if strings.Contains(lower, r.Contains) {
+				return r.Class
+			}
+		}
+		if c, ok := Codes[code]; ok {
+			return c
+		}
+	}
+	if status != 0 {
+		if c, ok := Statuses[status]; ok {
+			return c
+		}
+		if status >= 400 && status < 500 {
+			return retry.Permanent
+		}
+		return retry.Ambiguous
+	}
+	if written {
+		return retry.Ambiguous
+	}
+	return retry.NotSent
+}
+
+// describe extracts the API error code and message and the HTTP status of
+// the answer, if any. The SDK wraps an API error in a ResponseError that
+// carries the status; a transport error has neither.
+func describe(err error) (code, msg string, status int) {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		code, msg = apiErr.ErrorCode(), apiErr.ErrorMessage()
+		if code == "UnknownError" { // the SDK's name for "no code in the answer"
+			code = ""
+		}
+	}
+	var awsResp *awshttp.ResponseError
+	var resp *smithyhttp.ResponseError
+	switch {
+	case errors.As(err, &awsResp):
+		status = awsResp.HTTPStatusCode()
+	case errors.As(err, &resp):
+		status = resp.HTTPStatusCode()
+	}
+	return code, msg, status
+}
+
+// newSendError classifies err.
+func newSendError(err error, written bool) *SendError {
+	code, _, status := describe(err)
+	if code == "" && status != 0 {
+		code = fmt.Sprintf("HTTP %d", status)
+	}
+	return &SendError{
+		Class:   Classify(err, written),
+		Written: written || status != 0,
+		Code:    code,
+		Err:     err,
+	}
+}

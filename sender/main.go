@@ -1,0 +1,270 @@
+// Command sender consumes email jobs and sends each through SES at least
+// once and only once. Subcommands: run, replay, fence-restore.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sendonce/sendonce/pkg/config"
+	"github.com/sendonce/sendonce/pkg/fence"
+	"github.com/sendonce/sendonce/pkg/kafka"
+	"github.com/sendonce/sendonce/pkg/metrics"
+	"github.com/sendonce/sendonce/pkg/ratelimit"
+	"github.com/sendonce/sendonce/pkg/retry"
+	"github.com/sendonce/sendonce/pkg/sender"
+	"github.com/sendonce/sendonce/pkg/ses"
+)
+
+const usage = `usage: sender <command> [flags]
+
+commands:
+  run            consume jobs, fence, send through SES, commit (until SIGTERM/SIGINT)
+  replay         reset the sender group's offsets: --to earliest | --to-time RFC3339
+  fence-restore  rebuild a campaign's fence from the ledger: --campaign ID
+
+Run 'sender <command> --help' for its flags.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "sender:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("missing command")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "run":
+		return runSender(ctx, args[1:], stderr)
+	case "replay":
+		return runReplay(ctx, args[1:], stderr)
+	case "fence-restore":
+		return runRestore(ctx, args[1:], stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stderr, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+// runFlags are the flags of `sender run`.
+type runFlags struct {
+	common        config.Common
+	cfg           sender.Config
+	tiers         string
+	onAmbiguous   string
+	fenceLease    time.Duration
+	fenceRetain   time.Duration
+	sesTimeout    time.Duration
+	partitions    int
+	replication   int
+	maxAttemptStr string
+}
+
+func runSender(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sender run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := runFlags{cfg: sender.DefaultConfig()}
+	config.RegisterCommon(fs, &f.common, ":9090")
+	fs.StringVar(&f.tiers, "retry-tiers", retry.FormatTiers(retry.DefaultTiers), "comma-separated delays of the retry tiers")
+	fs.IntVar(&f.cfg.Policy.MaxAttempts, "max-attempts", retry.DefaultMaxAttempts, "attempts before the DLQ")
+	fs.IntVar(&f.cfg.Concurrency, "concurrency", 64, "in-flight sends per instance")
+	fs.Float64Var(&f.cfg.MaxSendRate, "max-send-rate", 0, "emails per second shared by all senders (0: SES GetAccount MaxSendRate × --rate-fraction)")
+	fs.Float64Var(&f.cfg.RateFraction, "rate-fraction", 0.9, "fraction of SES MaxSendRate to use when --max-send-rate is 0")
+	fs.DurationVar(&f.fenceLease, "fence-lease", time.Minute, "how long an in-flight claim is honoured before it counts as abandoned")
+	fs.DurationVar(&f.fenceRetain, "fence-retention", 62*24*time.Hour, "how long settled fence records are kept")
+	fs.StringVar(&f.onAmbiguous, "on-ambiguous", "hold", "hold (report, send nothing) or resend (at-least-once) when SES may have accepted an email")
+	fs.DurationVar(&f.cfg.DrainTimeout, "drain-timeout", 25*time.Second, "how long SIGTERM waits for in-flight work")
+	fs.DurationVar(&f.sesTimeout, "ses-timeout", 10*time.Second, "timeout of each SES SendEmail call")
+	fs.DurationVar(&f.cfg.AccountRefresh, "account-refresh", time.Minute, "how often SES GetAccount is read (rate ceiling, quota)")
+	fs.IntVar(&f.partitions, "partitions", 12, "partitions of the jobs topic and tiers, when the sender creates them")
+	fs.IntVar(&f.replication, "replication-factor", -1, "replication of created topics (-1: broker default)")
+	if err := config.Parse(fs, args, nil); err != nil {
+		return err
+	}
+	tiers, err := retry.ParseTiers(f.tiers)
+	if err != nil {
+		return err
+	}
+	f.cfg.Policy.Tiers = tiers
+	f.cfg.OnAmbiguous = fence.AbandonPolicy(f.onAmbiguous)
+	f.cfg.Topics = kafka.Topics{Prefix: f.common.TopicPrefix}
+	if err := f.common.Validate(); err != nil {
+		return err
+	}
+	if err := f.cfg.Validate(); err != nil {
+		return err
+	}
+	log, err := f.common.Logger(stderr)
+	if err != nil {
+		return err
+	}
+
+	reg := metrics.NewRegistry()
+	rdb, err := newRedis(f.common)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	fnc, err := fence.New(rdb, fence.Config{Prefix: f.common.TopicPrefix, Lease: f.fenceLease, Retention: f.fenceRetain, Timeout: f.common.RedisTimeout, OnAbandoned: f.cfg.OnAmbiguous}, nil)
+	if err != nil {
+		return err
+	}
+	lim, err := ratelimit.New(rdb, ratelimit.Config{Key: f.common.TopicPrefix + ":rate", Rate: f.cfg.MaxSendRate, Timeout: f.common.RedisTimeout}, nil)
+	if err != nil {
+		return err
+	}
+	mailer, err := ses.New(ctx, ses.Config{Timeout: f.sesTimeout}, reg)
+	if err != nil {
+		return err
+	}
+	s, err := sender.New(f.cfg, sender.Deps{Fence: fnc, Limiter: lim, Mailer: mailer, Log: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: f.common.BrokerList(), ClientID: "sender", Logger: log, Registerer: reg}, s.ClientOpts()...)
+	if err != nil {
+		return err
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = kafka.EnsureTopics(tctx, cl, kafka.Layout{Topics: f.cfg.Topics, Partitions: int32(f.partitions), ReplicationFactor: int16(f.replication), Tiers: tiers}, log)
+	cancel()
+	if err != nil {
+		cl.Close()
+		return fmt.Errorf("could not reach Kafka at %s: %w", f.common.Brokers, err)
+	}
+
+	if f.common.MetricsAddr != "" {
+		srv, err := metrics.Listen(f.common.MetricsAddr, reg, func() error {
+			c, cancel := context.WithTimeout(context.Background(), f.common.RedisTimeout)
+			defer cancel()
+			return s.Ready(c)
+		}, log)
+		if err != nil {
+			cl.Close()
+			return err
+		}
+		go srv.Serve()
+		defer srv.Shutdown(context.Background())
+	}
+	log.Info("sender starting", "brokers", f.common.Brokers, "topic", f.cfg.Topics.Jobs(), "concurrency", f.cfg.Concurrency, "on_ambiguous", f.onAmbiguous)
+	return s.Run(ctx, cl)
+}
+
+func newRedis(c config.Common) (*redis.Client, error) {
+	opt, err := redis.ParseURL(c.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
+	}
+	opt.PoolSize = 256
+	opt.ReadTimeout = c.RedisTimeout
+	opt.WriteTimeout = c.RedisTimeout
+	return redis.NewClient(opt), nil
+}
+
+func runReplay(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sender replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var common config.Common
+	config.RegisterCommon(fs, &common, "")
+	to := fs.String("to", "", "earliest: reset to the start of the jobs topic")
+	toTime := fs.String("to-time", "", "reset to the first job at or after this RFC3339 time")
+	if err := config.Parse(fs, args, nil); err != nil {
+		return err
+	}
+	if err := common.Validate(); err != nil {
+		return err
+	}
+	var target sender.ReplayTarget
+	switch {
+	case *to == "earliest" && *toTime == "":
+		target.Earliest = true
+	case *to == "" && *toTime != "":
+		t, err := time.Parse(time.RFC3339, *toTime)
+		if err != nil {
+			return fmt.Errorf("--to-time: %w", err)
+		}
+		target.Time = t
+	default:
+		return errors.New("give exactly one of --to earliest or --to-time RFC3339")
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(common.BrokerList()...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	topics := kafka.Topics{Prefix: common.TopicPrefix}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	offs, err := sender.Replay(tctx, kadm.NewClient(cl), kafka.SenderGroup, topics.Jobs(), target)
+	if err != nil {
+		return err
+	}
+	parts := make([]string, 0, len(offs))
+	for p := range len(offs) {
+		if o, ok := offs[int32(p)]; ok {
+			parts = append(parts, strconv.Itoa(p)+"="+strconv.FormatInt(o, 10))
+		}
+	}
+	fmt.Fprintf(os.Stdout, "group %s reset on %s: %s\nthe fence keeps the replay from sending any user twice\n", kafka.SenderGroup, topics.Jobs(), strings.Join(parts, " "))
+	return nil
+}
+
+func runRestore(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sender fence-restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var common config.Common
+	config.RegisterCommon(fs, &common, "")
+	campaign := fs.String("campaign", "", "campaign whose fence to rebuild from the ledger")
+	retain := fs.Duration("fence-retention", 62*24*time.Hour, "how long restored records are kept")
+	if err := config.Parse(fs, args, nil); err != nil {
+		return err
+	}
+	if err := common.Validate(); err != nil {
+		return err
+	}
+	if *campaign == "" {
+		return errors.New("--campaign is required")
+	}
+	rdb, err := newRedis(common)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	fnc, err := fence.New(rdb, fence.Config{Prefix: common.TopicPrefix, Retention: *retain, Timeout: common.RedisTimeout}, nil)
+	if err != nil {
+		return err
+	}
+	sum, err := sender.RestoreFence(ctx, []kgo.Opt{kgo.SeedBrokers(common.BrokerList()...)}, kafka.Topics{Prefix: common.TopicPrefix}, *campaign, fnc)
+	if err != nil {
+		return err
+	}
+	slog.Info("fence restored", "campaign", *campaign, "ledger_entries", sum.Entries, "terminal_users", sum.Terminal, "restored", sum.Restored, "already_present", sum.Present)
+	fmt.Fprintf(os.Stdout, "campaign %s: %d terminal users in the ledger, %d restored, %d already in the fence\n", *campaign, sum.Terminal, sum.Restored, sum.Present)
+	return nil
+}

@@ -181,9 +181,8 @@ func newRedis(c config.Common) (*redis.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
 	}
-	opt.PoolSize = 256
-	opt.ReadTimeout = c.RedisTimeout
-	opt.WriteTimeout = c.RedisTimeout
+	fence.ClientOptions(opt, c.RedisTimeout)
+	opt.PoolSize = 512
 	return redis.NewClient(opt), nil
 }
 

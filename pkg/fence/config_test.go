@@ -1,0 +1,54 @@
+package fence
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		want    Config
+		wantErr string
+	}{
+		{name: "defaults", cfg: Config{},
+			want: Config{Prefix: "sendonce", Lease: time.Minute, Retention: 62 * 24 * time.Hour, Timeout: 2 * time.Second, OnAbandoned: Hold}},
+		{name: "kept", cfg: Config{Prefix: "p", Lease: time.Second, Retention: time.Hour, Timeout: time.Millisecond, OnAbandoned: Resend},
+			want: Config{Prefix: "p", Lease: time.Second, Retention: time.Hour, Timeout: time.Millisecond, OnAbandoned: Resend}},
+		{name: "negative lease", cfg: Config{Lease: -time.Second}, wantErr: "lease must be at least 1ms"},
+		{name: "retention under two leases", cfg: Config{Lease: time.Hour, Retention: time.Hour}, wantErr: "retention (1h0m0s) must be at least twice the lease"},
+		{name: "negative timeout", cfg: Config{Timeout: -1}, wantErr: "timeout must be at least 1ms"},
+		{name: "bad policy", cfg: Config{OnAbandoned: "maybe"}, wantErr: `on-abandoned policy must be "hold" or "resend" (got "maybe")`},
+		{name: "space in prefix", cfg: Config{Prefix: "a b"}, wantErr: "contains white space"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, ErrConfig)
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, tt.cfg)
+		})
+	}
+}
+
+func TestParseAbandonPolicy(t *testing.T) {
+	for in, want := range map[string]AbandonPolicy{"hold": Hold, "Resend": Resend, " hold ": Hold} {
+		got, err := ParseAbandonPolicy(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got)
+	}
+	_, err := ParseAbandonPolicy("never")
+	require.ErrorIs(t, err, ErrConfig)
+}
+
+func TestNewRejectsNilClient(t *testing.T) {
+	_, err := New(nil, Config{}, nil)
+	require.ErrorIs(t, err, ErrConfig)
+}

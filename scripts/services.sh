@@ -471,6 +471,20 @@ lock() {
 
 usage() { echo "usage: $0 up|down|env|status" >&2; exit 2; }
 
+# tools_up installs the command-line tools the tests run: promtool and the
+# prometheus server (Debian's prometheus package) check the alert rules and
+# scrape a real pipeline run. The package's own service is not started.
+tools_up() {
+  if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+    apt_install prometheus prometheus
+    # The package's post-install may have started its own server despite
+    # policy-rc.d: ours are started by the tests on free ports.
+    pkill -x prometheus 2>/dev/null || true
+  fi
+  command -v promtool >/dev/null || fail prometheus "promtool not found after apt-get install prometheus"
+  command -v prometheus >/dev/null || fail prometheus "prometheus not found after apt-get install prometheus"
+}
+
 main() {
   [[ $# -eq 1 ]] || usage
   case "$1" in
@@ -480,6 +494,7 @@ main() {
       redis_up
       ses_up
       kafka_up
+      tools_up
       log "all services up in $(since "$t0")s"
       print_env
       ;;

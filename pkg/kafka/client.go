@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -35,7 +36,8 @@ func NewClient(cfg ClientConfig, opts ...kgo.Opt) (*kgo.Client, error) {
 		base = append(base, kgo.ClientID("sendonce-"+cfg.ClientID))
 	}
 	if cfg.Logger != nil {
-		base = append(base, kgo.WithLogger(kslog.New(cfg.Logger.With("component", "kafka"))))
+		l := slog.New(minLevel{min: slog.LevelWarn, Handler: cfg.Logger.Handler()}).With("component", "kafka")
+		base = append(base, kgo.WithLogger(kslog.New(l)))
 	}
 	if cfg.Registerer != nil {
 		m := kprom.NewMetrics("sendonce_kafka",
@@ -49,4 +51,23 @@ func NewClient(cfg ClientConfig, opts ...kgo.Opt) (*kgo.Client, error) {
 		return nil, fmt.Errorf("creating kafka client for %v: %w", cfg.Brokers, err)
 	}
 	return cl, nil
+}
+
+// minLevel drops records below min: franz-go's info lines (connections,
+// group joins) are noise in a service's log.
+type minLevel struct {
+	min slog.Level
+	slog.Handler
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{min: h.min, Handler: h.Handler.WithAttrs(as)}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{min: h.min, Handler: h.Handler.WithGroup(name)}
 }

@@ -1,0 +1,238 @@
+// Command producer publishes one email job per user of a campaign, reports
+// a campaign's progress and previews one user's email.
+//
+//	producer publish --campaign ID --source SRC --template NAME --from ADDR [flags]
+//	producer status  --campaign ID [--json]
+//	producer preview --campaign ID --source SRC --template NAME --user USER_ID
+//
+// Every flag can also be set from the environment (--foo-bar is
+// SENDONCE_FOO_BAR; --brokers is KAFKA_BROKERS). Exit codes: 0 success, 1 a
+// fatal error (the message says what to fix), 2 bad flags, 3 publish
+// finished but rejects exceeded --max-rejects.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+
+	sconfig "github.com/sendonce/sendonce/pkg/config"
+	"github.com/sendonce/sendonce/pkg/kafka"
+	"github.com/sendonce/sendonce/pkg/metrics"
+	"github.com/sendonce/sendonce/pkg/producer"
+	"github.com/sendonce/sendonce/pkg/source"
+)
+
+const usage = `usage: producer <command> [flags]
+
+commands:
+  publish   read the source, validate each row, publish one job per valid user
+  status    count a campaign's jobs per state
+  preview   render one user's email without sending
+
+Run "producer <command> --help" for the flags of a command.
+`
+
+// Exit codes.
+const (
+	exitOK         = 0
+	exitError      = 1
+	exitUsage      = 2
+	exitTooManyBad = 3
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
+	stop()
+	os.Exit(code)
+}
+
+// usageError is a bad flag or argument: exit code 2.
+type usageError struct{ error }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	var err error
+	switch args[0] {
+	case "publish":
+		err = publish(ctx, args[1:], stdout, stderr, lookup)
+	case "status":
+		err = status(ctx, args[1:], stdout, stderr, lookup)
+	case "preview":
+		err = preview(ctx, args[1:], stdout, stderr, lookup)
+	default:
+		fmt.Fprintf(stderr, "producer: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "producer %s: %v\n", args[0], err)
+		return exitUsage
+	case errors.Is(err, producer.ErrTooManyRejects):
+		fmt.Fprintf(stderr, "producer %s: %v\n", args[0], err)
+		return exitTooManyBad
+	default:
+		fmt.Fprintf(stderr, "producer %s: %v\n", args[0], err)
+		return exitError
+	}
+}
+
+// parse binds and parses the flags of a command, then validates them.
+func parse(name string, args []string, stderr io.Writer, lookup func(string) (string, bool), register func(*flag.FlagSet), validate func() error) error {
+	fs := flag.NewFlagSet("producer "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	register(fs)
+	if err := sconfig.Parse(fs, args, lookup); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if err := validate(); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+func publish(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	var cmd producer.PublishCommand
+	if err := parse("publish", args, stderr, lookup, cmd.RegisterFlags, cmd.Validate); err != nil {
+		return err
+	}
+	log, err := cmd.Common.Logger(stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	reg := metrics.NewRegistry()
+	if cmd.Common.MetricsAddr != "" {
+		srv, err := metrics.Listen(cmd.Common.MetricsAddr, reg, nil, log)
+		if err != nil {
+			return err
+		}
+		go srv.Serve()
+		defer srv.Shutdown(context.WithoutCancel(ctx))
+	}
+	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: cmd.Common.BrokerList(), ClientID: "producer", Logger: log, Registerer: reg}, producer.ClientOpts()...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := producer.EnsureTopics(ctx, cl, cmd.Layout(), cmd.ConnectTimeout, log); err != nil {
+		return err
+	}
+
+	athena, err := cmd.Source.Athena(cmd.Campaign)
+	if err != nil {
+		return usageError{err}
+	}
+	athena.Log = log
+	octx, cancel := context.WithTimeout(ctx, cmd.Source.AthenaTimeout)
+	src, err := source.Open(octx, cmd.Source.Spec, athena)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	deps := producer.Deps{Client: cl, Source: src, Log: log, Metrics: producer.NewMetrics(reg)}
+	if sconfig.IsTerminal(stderr) {
+		deps.Progress = stderr
+	}
+	if cmd.RejectsFile != "" {
+		f, err := os.Create(cmd.RejectsFile)
+		if err != nil {
+			return fmt.Errorf("--rejects-file: %w", err)
+		}
+		defer f.Close()
+		deps.RejectsFile = f
+	}
+	sum, err := producer.Publish(ctx, cmd.PublishConfig, deps)
+	if sum.Campaign != "" {
+		_ = sum.WriteText(stdout)
+	}
+	return err
+}
+
+func status(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	var cmd producer.StatusCommand
+	if err := parse("status", args, stderr, lookup, cmd.RegisterFlags, cmd.Validate); err != nil {
+		return err
+	}
+	log, err := cmd.Common.Logger(stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: cmd.Common.BrokerList(), ClientID: "producer-status", Logger: log})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	tctx, cancel := context.WithTimeout(ctx, cmd.Timeout)
+	defer cancel()
+	rep, err := producer.Status(tctx, cl, kafka.Topics{Prefix: cmd.Common.TopicPrefix}, cmd.Campaign)
+	if err != nil {
+		if tctx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("could not read the status from Kafka at %s within %s (check --brokers / KAFKA_BROKERS): %w", cmd.Common.Brokers, cmd.Timeout, err)
+		}
+		return err
+	}
+	if cmd.JSON {
+		return rep.WriteJSON(stdout)
+	}
+	return rep.WriteText(stdout)
+}
+
+func preview(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	var cmd producer.PreviewCommand
+	if err := parse("preview", args, stderr, lookup, cmd.RegisterFlags, cmd.Validate); err != nil {
+		return err
+	}
+	log, err := cmd.Common.Logger(stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	tctx, cancel := context.WithTimeout(ctx, cmd.Timeout)
+	defer cancel()
+	awsCfg, err := config.LoadDefaultConfig(tctx)
+	if err != nil {
+		return fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	athena, err := cmd.Source.Athena(cmd.Campaign)
+	if err != nil {
+		return usageError{err}
+	}
+	athena.Log = log
+	src, err := source.Open(tctx, cmd.Source.Spec, athena)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	p, err := producer.RenderPreview(tctx, cmd.PublishConfig, src, cmd.User, sesv2.NewFromConfig(awsCfg))
+	if err != nil {
+		return err
+	}
+	return p.WriteText(stdout)
+}

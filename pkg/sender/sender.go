@@ -59,8 +59,15 @@ type Sender struct {
 	clk  Clock
 	gate *gate
 
-	fetchCtx context.Context // cancelled when shutdown starts: take no new work
-	workCtx  context.Context // cancelled when the drain time is over
+	// fetchCtx is cancelled when shutdown starts: take no new work. It
+	// exists from New on, because the group may assign partitions as soon
+	// as the client is built.
+	fetchCtx  context.Context
+	stopFetch context.CancelFunc
+	// workCtx is cancelled when the drain time is over: in-flight sends
+	// and their bookkeeping run under it.
+	workCtx  context.Context
+	stopWork context.CancelFunc
 
 	mu    sync.Mutex
 	parts map[string]map[int32]*partition
@@ -110,6 +117,8 @@ func New(cfg Config, d Deps) (*Sender, error) {
 		freed: make(chan struct{}, 1),
 	}
 	s.gate = newGate(s)
+	s.fetchCtx, s.stopFetch = context.WithCancel(context.Background())
+	s.workCtx, s.stopWork = context.WithCancel(context.Background())
 	return s, nil
 }
 
@@ -134,10 +143,10 @@ func (s *Sender) Ready(ctx context.Context) error {
 // s.ClientOpts(); Run closes it.
 func (s *Sender) Run(ctx context.Context, cl *kgo.Client) error {
 	s.cl = cl
-	var cancelWork context.CancelFunc
-	s.fetchCtx = ctx
-	s.workCtx, cancelWork = context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
+	defer s.stopWork()
+	defer s.stopFetch()
+	stopWatch := context.AfterFunc(ctx, s.stopFetch)
+	defer stopWatch()
 
 	if err := s.gate.start(ctx); err != nil {
 		cl.Close()
@@ -152,7 +161,7 @@ func (s *Sender) Run(ctx context.Context, cl *kgo.Client) error {
 	// Drain: the revoke callback that Close triggers waits for in-flight
 	// work (bounded by the drain timeout) and commits what finished.
 	s.log.Info("draining", "in_flight", s.inflight.Load(), "timeout", s.cfg.DrainTimeout)
-	timer := time.AfterFunc(s.cfg.DrainTimeout, cancelWork)
+	timer := time.AfterFunc(s.cfg.DrainTimeout, s.stopWork)
 	defer timer.Stop()
 	<-commitDone
 	cl.Close()

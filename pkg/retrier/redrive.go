@@ -1,0 +1,230 @@
+package retrier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sendonce/sendonce/pkg/fence"
+	"github.com/sendonce/sendonce/pkg/job"
+	"github.com/sendonce/sendonce/pkg/kafka"
+	"github.com/sendonce/sendonce/pkg/ledger"
+)
+
+// Fence is what a redrive needs of the fence. *fence.Fence implements it.
+type Fence interface {
+	// Reopen deletes a failed or dead-lettered key so the job can be
+	// claimed again; it never touches a sent key.
+	Reopen(ctx context.Context, campaign, user string) (bool, error)
+	// Get returns the key's record and whether there is one.
+	Get(ctx context.Context, campaign, user string) (fence.Record, bool, error)
+}
+
+// RedriveOptions say which dead-lettered jobs to bring back.
+type RedriveOptions struct {
+	Topics kafka.Topics
+	// Campaign keeps only this campaign's jobs; empty: every campaign.
+	Campaign string
+	// Reason keeps only records with this DLQ reason; empty: every reason.
+	Reason string
+	Clock  Clock
+	Log    *slog.Logger
+}
+
+// RedriveReport counts what a redrive did.
+type RedriveReport struct {
+	// Read is the records read from the DLQ.
+	Read int `json:"read"`
+	// Matched passed the campaign and reason filters.
+	Matched int `json:"matched"`
+	// Redriven were re-published to the jobs topic with attempt 0.
+	Redriven int `json:"redriven"`
+	// SkippedAlreadySent: the fence says the email was sent.
+	SkippedAlreadySent int `json:"skipped_already_sent"`
+	// SkippedSettled: the fence holds another settled state that a
+	// redrive must not reopen (ambiguous, expired).
+	SkippedSettled int `json:"skipped_settled"`
+	// SkippedDuplicate: the same user of the same campaign earlier in this
+	// redrive.
+	SkippedDuplicate int `json:"skipped_duplicate"`
+	// SkippedMalformed: the record is not a job and cannot be re-sent.
+	SkippedMalformed int `json:"skipped_malformed"`
+}
+
+// Redrive re-publishes dead-lettered jobs: it reads the DLQ from its start
+// up to its end at the time of the call, and for each matching job reopens
+// its fence (failed or dead_lettered only), resets its attempts, produces it
+// to the jobs topic and writes a "redriven" ledger entry. The fence keeps it
+// safe: a user already sent is skipped, and a job redriven twice is sent
+// once.
+//
+// cl must be a client with no consumer options of its own: Redrive adds the
+// DLQ partitions to it and consumes them directly, without a group.
+func Redrive(ctx context.Context, cl *kgo.Client, f Fence, o RedriveOptions) (RedriveReport, error) {
+	var rep RedriveReport
+	if o.Clock == nil {
+		o.Clock = RealClock()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	dlq := o.Topics.DLQ()
+	ends, err := dlqBounds(ctx, kadm.NewClient(cl), dlq)
+	if err != nil || len(ends) == 0 {
+		return rep, err
+	}
+	// Once at the end, drop the partitions so the client can be reused.
+	defer cl.PurgeTopicsFromConsuming(dlq)
+
+	starts := map[int32]kgo.Offset{}
+	for p, b := range ends {
+		starts[p] = kgo.NewOffset().At(b.start)
+	}
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{dlq: starts})
+
+	seen := map[string]bool{}
+	for len(ends) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if fetches.IsClientClosed() {
+			return rep, ErrClientClosed
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			o.Log.Warn("fetch error reading the DLQ", "topic", t, "partition", p, "err", err)
+		})
+		var batch []*kgo.Record
+		var jobs int
+		var ferr error
+		fetches.EachRecord(func(r *kgo.Record) {
+			b, ok := ends[r.Partition]
+			if ferr != nil || !ok || r.Offset >= b.end {
+				return // written after the redrive started
+			}
+			if r.Offset+1 >= b.end {
+				delete(ends, r.Partition)
+			}
+			rep.Read++
+			recs, err := redriveOne(ctx, f, o, r, seen, &rep)
+			if err != nil {
+				ferr = err
+				return
+			}
+			if len(recs) > 0 {
+				batch = append(batch, recs...)
+				jobs++
+			}
+		})
+		if len(batch) > 0 {
+			if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
+				return rep, fmt.Errorf("producing redriven jobs: %w", err)
+			}
+			rep.Redriven += jobs
+		}
+		if ferr != nil {
+			return rep, ferr
+		}
+	}
+	return rep, nil
+}
+
+type bounds struct{ start, end int64 }
+
+// dlqBounds lists the DLQ partitions that hold records, with their start
+// and end offsets now. A DLQ that does not exist yet is empty.
+func dlqBounds(ctx context.Context, adm *kadm.Client, dlq string) (map[int32]bounds, error) {
+	ends, err := adm.ListEndOffsets(ctx, dlq)
+	if err != nil {
+		return nil, fmt.Errorf("listing end offsets of %s: %w", dlq, err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, dlq)
+	if err != nil {
+		return nil, fmt.Errorf("listing start offsets of %s: %w", dlq, err)
+	}
+	out := map[int32]bounds{}
+	var lerr error
+	ends.Each(func(e kadm.ListedOffset) {
+		if e.Err != nil {
+			if !errors.Is(e.Err, kerr.UnknownTopicOrPartition) && lerr == nil {
+				lerr = fmt.Errorf("listing end offsets of %s[%d]: %w", dlq, e.Partition, e.Err)
+			}
+			return
+		}
+		s, ok := starts.Lookup(e.Topic, e.Partition)
+		if !ok || s.Err != nil {
+			lerr = fmt.Errorf("listing start offsets of %s[%d]: no answer", dlq, e.Partition)
+			return
+		}
+		if e.Offset > s.Offset {
+			out[e.Partition] = bounds{start: s.Offset, end: e.Offset}
+		}
+	})
+	return out, lerr
+}
+
+// redriveOne decides about one DLQ record and returns the records to
+// produce for it (the job and its ledger entry), if any.
+func redriveOne(ctx context.Context, f Fence, o RedriveOptions, r *kgo.Record, seen map[string]bool, rep *RedriveReport) ([]*kgo.Record, error) {
+	if o.Reason != "" && job.Header(r, job.HeaderDLQReason) != o.Reason {
+		return nil, nil
+	}
+	j, decErr := job.Decode(r.Value)
+	campaign := job.Header(r, job.HeaderCampaign)
+	if decErr == nil {
+		campaign = j.Campaign
+	}
+	if o.Campaign != "" && campaign != o.Campaign {
+		return nil, nil
+	}
+	rep.Matched++
+	if decErr != nil {
+		rep.SkippedMalformed++
+		return nil, nil
+	}
+	key := j.Campaign + "\x00" + j.UserID
+	if seen[key] {
+		rep.SkippedDuplicate++
+		return nil, nil
+	}
+	seen[key] = true
+	reopened, err := f.Reopen(ctx, j.Campaign, j.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("reopening the fence of a dead-lettered job: %w", err)
+	}
+	if !reopened {
+		rec, ok, err := f.Get(ctx, j.Campaign, j.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("reading the fence of a dead-lettered job: %w", err)
+		}
+		switch {
+		case ok && rec.State == fence.Sent:
+			rep.SkippedAlreadySent++
+			return nil, nil
+		case ok && rec.State.Terminal():
+			// Ambiguous or expired: not for a redrive to undo.
+			rep.SkippedSettled++
+			return nil, nil
+		}
+		// Absent (never settled, or forgotten) or in flight: the sender's
+		// claim decides.
+	}
+	j.Attempt = 0
+	jr, err := job.Record(o.Topics.Jobs(), j)
+	if err != nil {
+		return nil, err
+	}
+	lr, err := ledger.Record(o.Topics.Ledger(), ledger.Entry{
+		Campaign: j.Campaign, UserID: j.UserID, State: ledger.Redriven, At: o.Clock.Now().UTC(),
+		Reason: job.Header(r, job.HeaderDLQReason),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []*kgo.Record{jr, lr}, nil
+}

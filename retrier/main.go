@@ -1,0 +1,162 @@
+// Command retrier moves due jobs from the retry tiers back to the jobs
+// topic, and re-drives dead-lettered jobs. Subcommands: run, redrive.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sendonce/sendonce/pkg/config"
+	"github.com/sendonce/sendonce/pkg/fence"
+	"github.com/sendonce/sendonce/pkg/kafka"
+	"github.com/sendonce/sendonce/pkg/metrics"
+	"github.com/sendonce/sendonce/pkg/retrier"
+)
+
+const usage = `usage: retrier <command> [flags]
+
+commands:
+  run       move due jobs from the retry tiers back to the jobs topic (until SIGTERM/SIGINT)
+  redrive   re-publish dead-lettered jobs: [--campaign ID] [--reason R]
+
+Run 'retrier <command> --help' for its flags.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "retrier:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("missing command")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "run":
+		return runRetrier(ctx, args[1:], stderr)
+	case "redrive":
+		return runRedrive(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stderr, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+func runRetrier(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("retrier run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var common config.Common
+	cfg := retrier.DefaultConfig()
+	config.RegisterCommon(fs, &common, ":9091")
+	cfg.RegisterFlags(fs)
+	if err := config.Parse(fs, args, nil); err != nil {
+		return err
+	}
+	if err := common.Validate(); err != nil {
+		return err
+	}
+	cfg.Topics = kafka.Topics{Prefix: common.TopicPrefix}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log, err := common.Logger(stderr)
+	if err != nil {
+		return err
+	}
+
+	reg := metrics.NewRegistry()
+	r, err := retrier.New(cfg, retrier.Deps{Log: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: common.BrokerList(), ClientID: "retrier", Logger: log, Registerer: reg}, r.ClientOpts()...)
+	if err != nil {
+		return err
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = kafka.EnsureTopics(tctx, cl, cfg.Layout(), log)
+	cancel()
+	if err != nil {
+		cl.Close()
+		return fmt.Errorf("could not reach Kafka at %s: %w", common.Brokers, err)
+	}
+	if common.MetricsAddr != "" {
+		srv, err := metrics.Listen(common.MetricsAddr, reg, r.Ready, log)
+		if err != nil {
+			cl.Close()
+			return err
+		}
+		go srv.Serve()
+		defer srv.Shutdown(context.Background())
+	}
+	log.Info("retrier starting", "brokers", common.Brokers, "tiers", cfg.Topics.RetryTopics(cfg.Policy.Tiers), "group", cfg.Group)
+	return r.Run(ctx, cl)
+}
+
+func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("retrier redrive", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var common config.Common
+	config.RegisterCommon(fs, &common, "")
+	campaign := fs.String("campaign", "", "redrive only this campaign's jobs (default: every campaign)")
+	reason := fs.String("reason", "", "redrive only records with this DLQ reason, e.g. attempts_exhausted (default: every reason)")
+	asJSON := fs.Bool("json", false, "print the counts as one JSON object")
+	if err := config.Parse(fs, args, nil); err != nil {
+		return err
+	}
+	if err := common.Validate(); err != nil {
+		return err
+	}
+	log, err := common.Logger(stderr)
+	if err != nil {
+		return err
+	}
+	opt, err := redis.ParseURL(common.RedisURL)
+	if err != nil {
+		return fmt.Errorf("parsing REDIS_URL: %w", err)
+	}
+	opt.ReadTimeout, opt.WriteTimeout = common.RedisTimeout, common.RedisTimeout
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	fnc, err := fence.New(rdb, fence.Config{Prefix: common.TopicPrefix, Timeout: common.RedisTimeout}, nil)
+	if err != nil {
+		return err
+	}
+	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: common.BrokerList(), ClientID: "retrier-redrive", Logger: log})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	rep, err := retrier.Redrive(ctx, cl, fnc, retrier.RedriveOptions{
+		Topics: kafka.Topics{Prefix: common.TopicPrefix}, Campaign: *campaign, Reason: *reason, Log: log,
+	})
+	if err != nil {
+		return fmt.Errorf("redrive stopped after %d redriven: %w", rep.Redriven, err)
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(rep)
+	}
+	fmt.Fprintf(stdout, "read %d dead-lettered records, %d matched: %d redriven, %d skipped (already sent), %d skipped (ambiguous or expired), %d skipped (duplicate), %d skipped (not a job)\n",
+		rep.Read, rep.Matched, rep.Redriven, rep.SkippedAlreadySent, rep.SkippedSettled, rep.SkippedDuplicate, rep.SkippedMalformed)
+	return nil
+}

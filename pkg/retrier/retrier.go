@@ -98,6 +98,8 @@ func (r *Retrier) ClientOpts() []kgo.Opt {
 		kgo.FetchMaxPartitionBytes(r.cfg.FetchMaxPartitionBytes),
 		kgo.FetchMaxBytes(r.cfg.FetchMaxBytes),
 		kgo.FetchMaxWait(r.cfg.FetchMaxWait),
+		// A killed member holds its partitions until the session times out.
+		kgo.SessionTimeout(15 * time.Second),
 		kgo.ProducerLinger(2 * time.Millisecond),
 	}
 }

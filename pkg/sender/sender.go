@@ -93,6 +93,9 @@ func (s *Sender) ClientOpts() []kgo.Opt {
 		kgo.OnPartitionsLost(s.lost),
 		kgo.ProducerLinger(2 * time.Millisecond),
 		kgo.FetchMaxWait(500 * time.Millisecond),
+		// A killed member holds its partitions until the session times out:
+		// 15s (not 45s) keeps a dead pod from stalling its partitions long.
+		kgo.SessionTimeout(15 * time.Second),
 	}
 }
 

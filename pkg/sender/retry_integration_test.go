@@ -125,4 +125,3 @@ func TestRealRejectedThenRedrivenIsSentOnce(t *testing.T) {
 	}
 	require.Equal(t, ledger.Sent, e.ledgerStates("rd")["u00003"])
 }
-

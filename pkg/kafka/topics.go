@@ -37,11 +37,13 @@ func (t Topics) RetryTopics(tiers []time.Duration) []string {
 	return out
 }
 
-// Consumer group names.
-const (
-	SenderGroup  = "sendonce-sender"
-	RetrierGroup = "sendonce-retrier"
-)
+// SenderGroup is the consumer group of the senders: <prefix>-sender, so that
+// deployments with different prefixes on one cluster never share a group
+// ("sendonce-sender" with the default prefix).
+func (t Topics) SenderGroup() string { return t.Prefix + "-sender" }
+
+// RetrierGroup is the consumer group of the retriers: <prefix>-retrier.
+func (t Topics) RetrierGroup() string { return t.Prefix + "-retrier" }
 
 // LedgerKey is the ledger key of a user in a campaign.
 func LedgerKey(campaign, userID string) []byte {

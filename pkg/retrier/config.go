@@ -16,7 +16,8 @@ type Config struct {
 	// Policy holds the tiers (one topic each) and the max attempts, shared
 	// with the sender. The retrier reads every tier of the policy.
 	Policy retry.Policy
-	// Group is the consumer group; default kafka.RetrierGroup.
+	// Group is the consumer group; empty means Topics.RetrierGroup()
+	// (<prefix>-retrier).
 	Group string
 	// DrainTimeout bounds how long a shutdown or a revocation waits for
 	// in-flight produces before it commits what is done.
@@ -50,7 +51,6 @@ func DefaultConfig() Config {
 	return Config{
 		Topics:                 kafka.Topics{Prefix: "sendonce"},
 		Policy:                 retry.DefaultPolicy(),
-		Group:                  kafka.RetrierGroup,
 		DrainTimeout:           25 * time.Second,
 		CommitInterval:         200 * time.Millisecond,
 		DepthInterval:          15 * time.Second,
@@ -72,7 +72,6 @@ var (
 	ErrFetchWait  = errors.New("fetch max wait must be at least 10ms")
 	ErrBatch      = errors.New("max batch must be at least 1")
 	ErrLayout     = errors.New("--partitions must be at least 1 and --replication-factor -1 or at least 1")
-	ErrGroup      = errors.New("consumer group must not be empty")
 )
 
 // Validate says what is wrong, in words.
@@ -80,9 +79,10 @@ func (c *Config) Validate() error {
 	if err := c.Policy.Validate(); err != nil {
 		return fmt.Errorf("retry policy: %w", err)
 	}
+	if c.Group == "" {
+		c.Group = c.Topics.RetrierGroup()
+	}
 	switch {
-	case c.Group == "":
-		return ErrGroup
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("%w (got %s)", ErrDrain, c.DrainTimeout)
 	case c.CommitInterval <= 0 || c.DepthInterval <= 0:

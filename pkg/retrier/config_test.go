@@ -72,7 +72,6 @@ func TestConfigValidate(t *testing.T) {
 		{name: "batch", mutate: func(c *Config) { c.MaxBatch = 0 }, err: ErrBatch},
 		{name: "partitions", mutate: func(c *Config) { c.Partitions = 0 }, err: ErrLayout},
 		{name: "replication", mutate: func(c *Config) { c.ReplicationFactor = 0 }, err: ErrLayout},
-		{name: "group", mutate: func(c *Config) { c.Group = "" }, err: ErrGroup},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,4 +97,11 @@ func TestLayoutHasEveryTier(t *testing.T) {
 	for _, n := range []string{"p.jobs", "p.dlq", "p.ledger", "p.retry.30s", "p.retry.2m", "p.retry.10m", "p.retry.1h"} {
 		require.True(t, names[n], n)
 	}
+}
+
+func TestGroupFollowsThePrefix(t *testing.T) {
+	c := DefaultConfig()
+	c.Topics.Prefix = "staging"
+	require.NoError(t, c.Validate())
+	require.Equal(t, "staging-retrier", c.Group)
 }

@@ -166,7 +166,7 @@ func (e *env) groupLag() int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(cl)
-	lags, err := adm.Lag(ctx, kafka.SenderGroup)
+	lags, err := adm.Lag(ctx, e.topics.SenderGroup())
 	if err != nil {
 		return -1
 	}

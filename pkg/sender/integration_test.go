@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/ses"
 	"github.com/sendonce/sendonce/pkg/testenv"
 )
@@ -61,7 +60,7 @@ func TestRealTenThousandJobsEachRecipientOnce(t *testing.T) {
 	// Replay from the earliest offset: every job is consumed again and
 	// no email is sent.
 	cl := e.client()
-	_, err = Replay(context.Background(), kadm.NewClient(cl), kafka.SenderGroup, e.topics.Jobs(), ReplayTarget{Earliest: true})
+	_, err = Replay(context.Background(), kadm.NewClient(cl), e.topics.SenderGroup(), e.topics.Jobs(), ReplayTarget{Earliest: true})
 	cl.Close()
 	require.NoError(t, err)
 	r3 := e.start(mod)

@@ -2,6 +2,8 @@ package sender
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sendonce/sendonce/pkg/retry"
 )
 
 // Job outcomes counted in sendonce_sender_jobs_total.
@@ -18,6 +20,11 @@ const (
 	outMalformed    = "malformed"
 	outResent       = "ambiguous_resent"
 )
+
+// infraSteps are the Redis and Kafka steps counted in
+// sendonce_sender_infra_errors_total, created up front so the series exist
+// before the first error.
+var infraSteps = []string{"claim", "arm", "release", "produce", "mark_sent", "mark_failed", "mark_expired", "mark_ambiguous", "mark_dead_lettered"}
 
 var outcomes = []string{outSent, outDuplicate, outThrottled, outNotSent, outFailed, outAmbiguous, outExpired, outBusy, outDeadLettered, outMalformed, outResent}
 
@@ -86,6 +93,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	for _, r := range []string{"quota", "stopped"} {
 		m.paused.WithLabelValues(r)
+	}
+	for _, step := range infraSteps {
+		m.infraErrors.WithLabelValues(step)
+	}
+	for _, r := range []string{retry.ReasonPermanent, retry.ReasonExhausted, retry.ReasonMalformed} {
+		m.dlq.WithLabelValues(r)
 	}
 	if reg != nil {
 		reg.MustRegister(m.jobs, m.inflight, m.lag, m.rateWait, m.rate, m.maxRate, m.quotaUsed, m.paused, m.fence, m.dlq, m.commits, m.commitErrors, m.infraErrors)

@@ -14,7 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sendonce/sendonce/pkg/fence"
-	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/ratelimit"
 	"github.com/sendonce/sendonce/pkg/ses"
 )
@@ -82,7 +81,7 @@ type Sender struct {
 // Run (use New first, then build the client with s.ClientOpts()).
 func (s *Sender) ClientOpts() []kgo.Opt {
 	return []kgo.Opt{
-		kgo.ConsumerGroup(kafka.SenderGroup),
+		kgo.ConsumerGroup(s.cfg.Topics.SenderGroup()),
 		kgo.ConsumeTopics(s.cfg.Topics.Jobs()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
@@ -134,9 +133,8 @@ func (s *Sender) Ready(ctx context.Context) error {
 	if err := s.fnc.Ping(ctx); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	if reason := s.gate.pausedReason(); reason != "" {
-		return fmt.Errorf("sending paused: %s", reason)
-	}
+	// A pause (quota, account stopped) is not unreadiness: the pod is
+	// healthy and waiting; a failing readiness would only block rollouts.
 	return nil
 }
 
@@ -287,15 +285,26 @@ func (s *Sender) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 	}
 	waitAll(gone, s.cfg.DrainTimeout)
 	s.commitParts(ctx, gone)
+	s.forgetLag(gone)
 	s.log.Info("partitions revoked", "partitions", revoked)
 }
 
 // lost forgets partitions without committing: another member owns them now.
 func (s *Sender) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	for _, p := range s.detach(lost) {
+	gone := s.detach(lost)
+	for _, p := range gone {
 		p.cancel()
 	}
+	s.forgetLag(gone)
 	s.log.Warn("partitions lost", "partitions", lost)
+}
+
+// forgetLag drops the lag series of partitions this instance no longer
+// owns, so a stale value does not outlive the move.
+func (s *Sender) forgetLag(ps []*partition) {
+	for _, p := range ps {
+		s.m.lag.DeleteLabelValues(fmt.Sprint(p.part))
+	}
 }
 
 func (s *Sender) detach(tps map[string][]int32) []*partition {

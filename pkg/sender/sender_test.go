@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sendonce/sendonce/pkg/job"
-	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/kafka/kafkatest"
 	"github.com/sendonce/sendonce/pkg/ledger"
 	"github.com/sendonce/sendonce/pkg/retry"
@@ -66,7 +65,7 @@ func TestReplayAndDuplicateJobsSendNothingTwice(t *testing.T) {
 
 	// Replay from the start: everything is consumed again, nothing is sent.
 	cl := e.client()
-	_, err := Replay(context.Background(), kadm.NewClient(cl), kafka.SenderGroup, e.topics.Jobs(), ReplayTarget{Earliest: true})
+	_, err := Replay(context.Background(), kadm.NewClient(cl), e.topics.SenderGroup(), e.topics.Jobs(), ReplayTarget{Earliest: true})
 	cl.Close()
 	require.NoError(t, err)
 	require.Equal(t, int64(200), e.groupLag())
@@ -84,7 +83,7 @@ func TestReplayRefusesALiveGroup(t *testing.T) {
 	waitFor(t, 30*time.Second, "group lag 0", func() bool { return e.groupLag() == 0 })
 	cl := e.client()
 	defer cl.Close()
-	_, err := Replay(context.Background(), kadm.NewClient(cl), kafka.SenderGroup, e.topics.Jobs(), ReplayTarget{Earliest: true})
+	_, err := Replay(context.Background(), kadm.NewClient(cl), e.topics.SenderGroup(), e.topics.Jobs(), ReplayTarget{Earliest: true})
 	require.ErrorIs(t, err, ErrGroupNotEmpty)
 	require.ErrorContains(t, err, "stop every sender first")
 	r.stop(t)

@@ -150,6 +150,7 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 	}
 	athena.Log = log
 	octx, cancel := context.WithTimeout(ctx, cmd.Source.AthenaTimeout)
+	athena.Registerer = reg
 	src, err := source.Open(octx, cmd.Source.Spec, athena)
 	cancel()
 	if err != nil {

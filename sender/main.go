@@ -220,7 +220,7 @@ func runReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	topics := kafka.Topics{Prefix: common.TopicPrefix}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	offs, err := sender.Replay(tctx, kadm.NewClient(cl), kafka.SenderGroup, topics.Jobs(), target)
+	offs, err := sender.Replay(tctx, kadm.NewClient(cl), topics.SenderGroup(), topics.Jobs(), target)
 	if err != nil {
 		return err
 	}
@@ -230,7 +230,7 @@ func runReplay(ctx context.Context, args []string, stderr io.Writer) error {
 			parts = append(parts, strconv.Itoa(p)+"="+strconv.FormatInt(o, 10))
 		}
 	}
-	fmt.Fprintf(os.Stdout, "group %s reset on %s: %s\nthe fence keeps the replay from sending any user twice\n", kafka.SenderGroup, topics.Jobs(), strings.Join(parts, " "))
+	fmt.Fprintf(os.Stdout, "group %s reset on %s: %s\nthe fence keeps the replay from sending any user twice\n", topics.SenderGroup(), topics.Jobs(), strings.Join(parts, " "))
 	return nil
 }
 

@@ -43,6 +43,8 @@ func NewClient(cfg ClientConfig, opts ...kgo.Opt) (*kgo.Client, error) {
 		m := kprom.NewMetrics("sendonce_kafka",
 			kprom.Registerer(cfg.Registerer),
 			kprom.FetchAndProduceDetail(kprom.ByNode, kprom.Batches, kprom.Records, kprom.CompressedBytes, kprom.UncompressedBytes),
+			// Every external call has a latency histogram: Kafka requests too.
+			kprom.Histograms(kprom.RequestDurationE2E),
 		)
 		base = append(base, kgo.WithHooks(m))
 	}

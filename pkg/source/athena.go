@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/athena"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // AthenaAPI is the part of the Athena client the reader uses;
@@ -46,6 +47,9 @@ type AthenaConfig struct {
 	// After waits; nil is time.After. Tests make it immediate.
 	After func(time.Duration) <-chan time.Time
 	Log   *slog.Logger
+	// Registerer, when set, receives the latency histogram of every
+	// Athena call (see InstrumentAthena).
+	Registerer prometheus.Registerer
 }
 
 func (c *AthenaConfig) defaults() {
@@ -107,6 +111,9 @@ func NewAthena(ctx context.Context, cfg AthenaConfig) (Reader, error) {
 			return nil, fmt.Errorf("loading AWS configuration for Athena: %w", err)
 		}
 		cfg.Client = athena.NewFromConfig(awsCfg)
+	}
+	if cfg.Registerer != nil {
+		cfg.Client = InstrumentAthena(cfg.Client, cfg.Registerer)
 	}
 	r := &athenaReader{cfg: cfg}
 	if err := r.start(ctx); err != nil {

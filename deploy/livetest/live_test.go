@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,13 +38,13 @@ func TestDashboardAndAlertsQueryExportedMetrics(t *testing.T) {
 
 	// A fake SES that throttles some calls and rejects one recipient, so the
 	// retry, DLQ and failure series exist.
-	calls := 0
+	var calls atomic.Int64
 	ses := sesfake.New(sesfake.Config{MaxSendRate: 1000, Fault: func(r *sesfake.SendRequest) *sesfake.Fault {
-		calls++
+		n := calls.Add(1)
 		switch {
 		case strings.HasPrefix(r.To[0], "reject"):
 			return sesfake.Reject
-		case calls%7 == 0:
+		case n%7 == 0:
 			return sesfake.Throttle
 		}
 		return nil

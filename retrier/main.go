@@ -34,9 +34,10 @@ Run 'retrier <command> --help' for its flags.
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "retrier:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return
 		}
+		fmt.Fprintln(os.Stderr, "retrier:", err)
 		os.Exit(1)
 	}
 }

@@ -42,9 +42,10 @@ Run 'sender <command> --help' for its flags.
 
 func main() {
 	if err := run(os.Args[1:], os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "sender:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return
 		}
+		fmt.Fprintln(os.Stderr, "sender:", err)
 		os.Exit(1)
 	}
 }

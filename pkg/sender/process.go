@@ -2,6 +2,8 @@ package sender
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -247,6 +249,13 @@ func message(j *job.Job) ses.Message {
 	return ses.Message{
 		From: j.From, To: j.Email, Template: j.Template, TemplateData: data,
 		ConfigurationSet: j.ConfigurationSet, Headers: j.Headers,
-		Tags: map[string]string{"campaign": j.Campaign, "user": j.UserID},
+		Tags: map[string]string{"campaign": j.Campaign, "user_hash": userHash(j.UserID)},
 	}
+}
+
+// userHash identifies a user in SES event data (EmailTags) without putting
+// the user id itself there.
+func userHash(userID string) string {
+	sum := sha256.Sum256([]byte(userID))
+	return hex.EncodeToString(sum[:8])
 }

@@ -183,3 +183,23 @@ func TestExpiredJobsAreNotSent(t *testing.T) {
 	require.Equal(t, 0, srv.Count())
 	require.Equal(t, ledger.Expired, e.ledgerStates("c1")["u00001"])
 }
+
+func TestMessageCarriesTheJobAndNoUserID(t *testing.T) {
+	j := testJob("c1", 42, "example.com")
+	j.ConfigurationSet = "cs"
+	j.Headers = map[string]string{"List-Unsubscribe": "<https://u>"}
+	m := message(j)
+	require.Equal(t, j.Email, m.To)
+	require.Equal(t, j.From, m.From)
+	require.Equal(t, "usage", m.Template)
+	require.JSONEq(t, string(j.Data), m.TemplateData)
+	require.Equal(t, "cs", m.ConfigurationSet)
+	require.Equal(t, j.Headers, m.Headers)
+	require.Equal(t, "c1", m.Tags["campaign"])
+	require.Len(t, m.Tags["user_hash"], 16)
+	for _, v := range m.Tags {
+		require.NotContains(t, v, j.UserID)
+	}
+	j.Data = nil
+	require.Equal(t, "{}", message(j).TemplateData)
+}

@@ -153,6 +153,9 @@ func (s *Sender) Run(ctx context.Context, cl *kgo.Client) error {
 		cl.Close()
 		return err
 	}
+	// Kafka answered (the caller built the client and its topics) and SES
+	// was read: ready, even with no partitions assigned or nothing to send.
+	s.ready.Store(true)
 
 	commitDone := make(chan struct{})
 	go func() { defer close(commitDone); s.commitLoop(ctx) }()
@@ -193,7 +196,6 @@ func (s *Sender) pollLoop(ctx context.Context) error {
 			s.cl.AllowRebalance()
 			return ctx.Err()
 		}
-		s.ready.Store(true)
 		fetches.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) {
 				s.log.Warn("fetch error", "topic", t, "partition", p, "err", err)

@@ -203,3 +203,10 @@ func TestMessageCarriesTheJobAndNoUserID(t *testing.T) {
 	j.Data = nil
 	require.Equal(t, "{}", message(j).TemplateData)
 }
+
+func TestReadyWithNothingToSend(t *testing.T) {
+	e, _ := unitEnv(t, sesfake.Config{})
+	r := e.start(nil)
+	waitFor(t, 10*time.Second, "ready on an empty topic", func() bool { return r.s.Ready(context.Background()) == nil })
+	r.stop(t)
+}

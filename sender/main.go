@@ -75,16 +75,15 @@ func run(args []string, stderr io.Writer) error {
 
 // runFlags are the flags of `sender run`.
 type runFlags struct {
-	common        config.Common
-	cfg           sender.Config
-	tiers         string
-	onAmbiguous   string
-	fenceLease    time.Duration
-	fenceRetain   time.Duration
-	sesTimeout    time.Duration
-	partitions    int
-	replication   int
-	maxAttemptStr string
+	common      config.Common
+	cfg         sender.Config
+	tiers       string
+	onAmbiguous string
+	fenceLease  time.Duration
+	fenceRetain time.Duration
+	sesTimeout  time.Duration
+	partitions  int
+	replication int
 }
 
 func runSender(ctx context.Context, args []string, stderr io.Writer) error {

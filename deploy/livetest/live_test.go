@@ -136,11 +136,7 @@ var metricRE = regexp.MustCompile(`\b((?:sendonce|process|go)_[a-zA-Z0-9_]+|up)\
 // metricsIn returns the metric names in a PromQL expression (label names in
 // by/without clauses never start with these prefixes).
 func metricsIn(expr string) []string {
-	var out []string
-	for _, m := range metricRE.FindAllString(expr, -1) {
-		out = append(out, m)
-	}
-	return out
+	return metricRE.FindAllString(expr, -1)
 }
 
 func dashboardQueries(t *testing.T, path string) []query {

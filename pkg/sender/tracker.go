@@ -25,8 +25,7 @@ type partition struct {
 	dirty   bool // commit advanced since last taken
 	// keys holds, per user key in flight, the records waiting behind it:
 	// one job per user at a time.
-	keys    map[string][]*kgo.Record
-	revoked bool
+	keys map[string][]*kgo.Record
 	// running counts the goroutines working on this partition's records.
 	running sync.WaitGroup
 }

@@ -1,0 +1,310 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sendonce/sendonce/pkg/kafka"
+	"github.com/sendonce/sendonce/pkg/ledger"
+	"github.com/sendonce/sendonce/pkg/producer"
+	"github.com/sendonce/sendonce/pkg/testenv"
+)
+
+func bg() context.Context { return context.Background() }
+
+// execute runs the whole campaign under faults and returns its report.
+func (r *run) execute() *report {
+	t := r.t
+	r.setup()
+	if err := r.startRetrier(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range numSenders {
+		if err := r.startSender(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.logf("%d senders and the retrier ready; %d users, %d rows", numSenders, len(r.data.valid), r.data.rows)
+
+	campaignStart := time.Now()
+	rerun, out := r.publish()
+	r.chaos()
+
+	if err := rerun.wait(3 * time.Minute); err != nil {
+		t.Fatalf("producer rerun: %v\n%s", err, tail(rerun.log, 30))
+	}
+	r.logf("producer rerun: %s; summary: %s", rerun.status(), oneLine(out.String()))
+	if rerun.exitCode() != 0 {
+		t.Errorf("the producer rerun must exit 0 once every valid row is published: %s\n%s\n%s", rerun.status(), out.String(), tail(rerun.log, 30))
+	}
+
+	// A safety net, not a timing assertion: 5 minutes plus the campaign
+	// at 25 emails/s. Under the proxy's steady 10% of random throttles the
+	// senders' shared limiter settles near 60/s (see docs/RELIABILITY.md).
+	deadline := time.Now().Add(5*time.Minute + time.Duration(len(r.data.valid)/25)*time.Second)
+	st := r.waitComplete(deadline)
+	campaignTime := time.Since(campaignStart)
+	r.logf("campaign complete per producer status: %+v", st)
+
+	stopErrs := r.stopAll()
+	rep := r.verdict(st)
+	rep.campaign = campaignTime
+	rep.wall = time.Since(r.start)
+	rep.stopErrors = stopErrs
+	rep.producerSummary = out.String()
+	return rep
+}
+
+// statusJSON is the contract of `producer status --json`.
+type statusJSON struct {
+	Campaign     string `json:"campaign"`
+	Published    int64  `json:"published"`
+	Sent         int64  `json:"sent"`
+	Failed       int64  `json:"failed"`
+	Retrying     int64  `json:"retrying"`
+	DeadLettered int64  `json:"dead_lettered"`
+	Expired      int64  `json:"expired"`
+	Ambiguous    int64  `json:"ambiguous"`
+	Pending      int64  `json:"pending"`
+	Complete     bool   `json:"complete"`
+}
+
+// status runs `producer status --campaign ID --json`, as an operator would.
+func (r *run) status() (statusJSON, error) {
+	ctx, cancel := context.WithTimeout(bg(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, r.bins.producer, "status", "--campaign", r.campaign, "--json")
+	cmd.Env = r.env()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var st statusJSON
+	if err != nil {
+		return st, fmt.Errorf("producer status: %w: %s", err, stderr.String())
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		return st, fmt.Errorf("producer status --json printed %q: %w", out, err)
+	}
+	return st, nil
+}
+
+// waitComplete polls status until it says complete, restarting crashed
+// services meanwhile. Past the deadline it fails the test with the last
+// status.
+func (r *run) waitComplete(deadline time.Time) statusJSON {
+	var (
+		st   statusJSON
+		err  error
+		last time.Time
+	)
+	for {
+		r.watch()
+		st, err = r.status()
+		if err == nil && st.Complete {
+			return st
+		}
+		if time.Since(last) > 30*time.Second {
+			r.logf("waiting for completion: %+v (err %v); %.0f%% forwarded", st, err, 100*r.progress())
+			last = time.Now()
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the campaign did not complete by the deadline; last status %+v, error %v", st, err)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// stopAll stops the senders and the retrier with SIGTERM, as a deployment
+// is scaled down, and returns what went wrong (a service must drain and
+// exit 0).
+func (r *run) stopAll() []string {
+	all := append(append([]*proc{}, r.senders[:]...), r.retrier)
+	var (
+		mu   sync.Mutex
+		errs []string
+		wg   sync.WaitGroup
+	)
+	for _, p := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := p.stop(syscall.SIGTERM, drainTimeout+20*time.Second)
+			if err == nil && p.exitCode() != 0 {
+				err = fmt.Errorf("%s ended with %s after SIGTERM, want exit 0", p.name, p.status())
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err.Error()+"\n"+tail(p.log, 20))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// readLedger reads the latest ledger entry of every user of the campaign.
+func (r *run) readLedger() map[string]ledger.Entry {
+	ctx, cancel := context.WithTimeout(bg(), 2*time.Minute)
+	defer cancel()
+	out := map[string]ledger.Entry{}
+	err := kafka.ReadAll(ctx, []kgo.Opt{kgo.SeedBrokers(r.broker.addr())}, kafka.Topics{Prefix: r.prefix}.Ledger(), func(rec *kgo.Record) error {
+		if rec.Value == nil {
+			return nil
+		}
+		e, err := ledger.Decode(rec.Value)
+		if err != nil {
+			return err
+		}
+		if e.Campaign == r.campaign {
+			out[e.UserID] = e
+		}
+		return nil
+	})
+	if err != nil {
+		r.t.Fatalf("reading the ledger: %v", err)
+	}
+	return out
+}
+
+// readRejects counts the producer's rejects report by reason.
+func (r *run) readRejects() map[producer.Reason]int {
+	f, err := os.Open(filepath.Join(r.dir, "rejects.jsonl"))
+	if err != nil {
+		r.t.Errorf("the producer wrote no rejects file: %v", err)
+		return nil
+	}
+	defer f.Close()
+	out := map[producer.Reason]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var rj producer.Reject
+		if err := json.Unmarshal(sc.Bytes(), &rj); err != nil {
+			r.t.Errorf("rejects file line %q: %v", sc.Text(), err)
+			continue
+		}
+		out[rj.Reason]++
+	}
+	return out
+}
+
+// ambiguousUser is a user the system reported ambiguous.
+type ambiguousUser struct {
+	id, reason string
+	delivered  bool
+}
+
+// verdict judges every user by the emulator's store, and reads the ledger
+// only to see what was reported.
+func (r *run) verdict(st statusJSON) *report {
+	emails, err := testenv.SESStore(bg(), r.ses.url())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	counts := testenv.RecipientCounts(emails, "@"+r.data.domain)
+	led := r.readLedger()
+	d := r.data
+
+	rep := &report{
+		mode: r.m.name, users: len(d.valid), rows: d.rows, rejectedRecipients: len(d.rejected),
+		invalidRows: d.rejects() - d.duplicates, duplicateRows: d.duplicates,
+		restarts: r.restarts, faults: r.proxy.Stats(), accepted: len(emails), recipients: len(counts),
+		status: st, crashes: r.crashes, startFails: r.startFails, events: r.events,
+	}
+	perSecond := map[int64]int{}
+	var first, last int64
+	for i, e := range emails {
+		perSecond[e.At]++
+		if i == 0 || e.At < first {
+			first = e.At
+		}
+		last = max(last, e.At)
+	}
+	for _, n := range perSecond {
+		rep.peakAccepted = max(rep.peakAccepted, n)
+	}
+	if last > first {
+		rep.meanAccepted = float64(len(emails)) / float64(last-first+1)
+	}
+
+	owner := map[string]string{}
+	for id, addr := range d.valid {
+		owner[addr] = id
+	}
+	for addr, n := range counts {
+		if id, ok := owner[addr]; !ok || d.rejected[id] {
+			rep.unexpected = append(rep.unexpected, fmt.Sprintf("%s (%d emails)", addr, n))
+		}
+	}
+	ledAmbiguous := 0
+	for _, e := range led {
+		if e.State == ledger.Ambiguous {
+			ledAmbiguous++
+		}
+	}
+	for id, addr := range d.valid {
+		e, inLedger := led[id]
+		state := string(e.State)
+		if !inLedger {
+			state = "no ledger entry"
+		}
+		n := counts[addr]
+		if d.rejected[id] {
+			if n == 0 && (e.State == ledger.Failed || e.State == ledger.DeadLettered) {
+				rep.rejectedOK++
+			} else {
+				rep.rejectedBad = append(rep.rejectedBad, fmt.Sprintf("%s: %d emails, ledger %s", id, n, state))
+			}
+			continue
+		}
+		switch {
+		case n > 1:
+			rep.duplicates = append(rep.duplicates, fmt.Sprintf("%s: %d emails, ledger %s", id, n, state))
+		case e.State == ledger.Ambiguous:
+			rep.ambiguous = append(rep.ambiguous, ambiguousUser{id: id, reason: e.Reason, delivered: n == 1})
+		case n == 0:
+			rep.lost = append(rep.lost, fmt.Sprintf("%s: no email, ledger %s %s", id, state, e.Reason))
+		case e.State != ledger.Sent:
+			rep.ledgerMismatch = append(rep.ledgerMismatch, fmt.Sprintf("%s: delivered, ledger %s %s", id, state, e.Reason))
+		}
+	}
+	sort.Strings(rep.duplicates)
+	sort.Strings(rep.lost)
+	sort.Strings(rep.rejectedBad)
+	sort.Strings(rep.unexpected)
+	sort.Strings(rep.ledgerMismatch)
+	sort.Slice(rep.ambiguous, func(i, j int) bool { return rep.ambiguous[i].id < rep.ambiguous[j].id })
+
+	if st.Published != int64(len(d.valid)) {
+		rep.statusBad = append(rep.statusBad, fmt.Sprintf("status published %d, the file has %d valid users", st.Published, len(d.valid)))
+	}
+	if st.Ambiguous != int64(ledAmbiguous) {
+		rep.statusBad = append(rep.statusBad, fmt.Sprintf("status ambiguous %d, the ledger has %d", st.Ambiguous, ledAmbiguous))
+	}
+
+	got := r.readRejects()
+	want := map[producer.Reason]int{producer.ReasonDuplicateUser: d.duplicates}
+	for reason, n := range d.invalid {
+		want[reason] += n
+	}
+	for _, reason := range producer.Reasons {
+		if got[reason] != want[reason] {
+			rep.rejectsBad = append(rep.rejectsBad, fmt.Sprintf("%s: reported %d, want %d", reason, got[reason], want[reason]))
+		}
+		rep.rejectsReported += got[reason]
+	}
+	return rep
+}

@@ -63,9 +63,23 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, l Layout, log *slog.Logge
 	for i, s := range specs {
 		names[i] = s.Name
 	}
-	details, err := adm.ListTopics(ctx, names...)
-	if err != nil {
-		return fmt.Errorf("listing topics (is Kafka reachable at the configured brokers?): %w", err)
+	// A broker that is restarting refuses connections for a few seconds:
+	// keep asking until ctx ends rather than exiting (and crash-looping).
+	var details kadm.TopicDetails
+	for {
+		var err error
+		details, err = adm.ListTopics(ctx, names...)
+		if err == nil {
+			break
+		}
+		if log != nil {
+			log.Warn("listing topics failed; trying again", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("listing topics (is Kafka reachable at the configured brokers?): %w", err)
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	for _, s := range specs {
 		td, ok := details[s.Name]

@@ -168,7 +168,18 @@ func (s *Sender) Run(ctx context.Context, cl *kgo.Client) error {
 	timer := time.AfterFunc(s.cfg.DrainTimeout, s.stopWork)
 	defer timer.Stop()
 	<-commitDone
-	cl.Close()
+	// Close leaves the group; its revoke callback waits for in-flight work
+	// and commits. Close can also wait on a group join the broker holds
+	// until a dead member's session expires: never let that outlast the
+	// drain time (Kubernetes would SIGKILL us); unfinished work is simply
+	// consumed again and the fence skips what was settled.
+	closed := make(chan struct{})
+	go func() { cl.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(s.cfg.DrainTimeout + 5*time.Second):
+		s.log.Warn("leaving without waiting for the group to acknowledge", "after", s.cfg.DrainTimeout+5*time.Second)
+	}
 	s.gate.stop()
 	s.log.Info("sender stopped", "in_flight", s.inflight.Load())
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {

@@ -1,0 +1,33 @@
+package ledger
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestRecordRoundTrip(t *testing.T) {
+	e := Entry{Campaign: "2026-11", UserID: "u1", State: Sent, At: time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC), MessageID: "m-1", Attempt: 2}
+	r, err := Record("p.ledger", e)
+	require.NoError(t, err)
+	require.Equal(t, "p.ledger", r.Topic)
+	require.Equal(t, "2026-11:u1", string(r.Key))
+	got, err := Decode(r.Value)
+	require.NoError(t, err)
+	require.Equal(t, e, got)
+}
+
+func TestDecodeRejects(t *testing.T) {
+	for _, raw := range []string{`{`, `{}`, `{"campaign":"c","user_id":"u"}`, `{"campaign":"c","state":"sent"}`} {
+		_, err := Decode([]byte(raw))
+		require.Error(t, err, raw)
+	}
+}
+
+func TestTerminal(t *testing.T) {
+	tests := map[State]bool{Sent: true, Failed: true, DeadLettered: true, Expired: true, Ambiguous: true, Retrying: false, Redriven: false}
+	for s, want := range tests {
+		require.Equal(t, want, s.Terminal(), s)
+	}
+}

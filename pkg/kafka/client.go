@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -72,4 +73,14 @@ func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{min: h.min, Handler: h.Handler.WithGroup(name)}
+}
+
+// LogFetchErrors logs the fetch errors of a poll, except the cancellation
+// that ends every consumer.
+func LogFetchErrors(fs kgo.Fetches, log *slog.Logger) {
+	fs.EachError(func(t string, p int32, err error) {
+		if !errors.Is(err, context.Canceled) {
+			log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+		}
+	})
 }

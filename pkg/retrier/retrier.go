@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/retry"
 )
 
@@ -178,11 +179,7 @@ func (r *Retrier) pollLoop(ctx context.Context) error {
 			r.cl.AllowRebalance()
 			return ctx.Err()
 		}
-		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				r.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
-			}
-		})
+		kafka.LogFetchErrors(fetches, r.log)
 		fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
 			if len(ftp.Records) == 0 {
 				return

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sendonce/sendonce/pkg/fence"
+	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/ratelimit"
 	"github.com/sendonce/sendonce/pkg/ses"
 )
@@ -207,11 +208,7 @@ func (s *Sender) pollLoop(ctx context.Context) error {
 			s.cl.AllowRebalance()
 			return ctx.Err()
 		}
-		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				s.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
-			}
-		})
+		kafka.LogFetchErrors(fetches, s.log)
 		fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
 			if n := len(ftp.Records); n > 0 {
 				last := ftp.Records[n-1]

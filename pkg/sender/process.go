@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -41,7 +42,6 @@ func (s *Sender) process(p *partition, r *kgo.Record) bool {
 // the gate and try once more (sending was paused; nothing was sent).
 func (s *Sender) attempt(p *partition, r *kgo.Record, j *job.Job) (finished, again bool) {
 	c, u := j.Campaign, j.UserID
-	log := s.log.With("campaign", c, "user", u, "partition", r.Partition, "offset", r.Offset)
 
 	var cl fence.Claim
 	if err := s.infra(p.ctx, "claim", func(ctx context.Context) (err error) {
@@ -59,12 +59,12 @@ func (s *Sender) attempt(p *partition, r *kgo.Record, j *job.Job) (finished, aga
 		return s.emit(s.retryRecords(r, j, j.Attempt, retry.Class("busy"), "another sender holds this job's fence lease")...) == nil, false
 	case fence.Held:
 		s.m.jobs.WithLabelValues(outAmbiguous).Inc()
-		log.Warn("ambiguous: a previous sender's lease expired while its request may have been on the wire; holding (nothing sent)")
+		s.jobLog(r, j).Warn("ambiguous: a previous sender's lease expired while its request may have been on the wire; holding (nothing sent)")
 		return s.emit(s.ledgerRecord(j, ledger.Ambiguous, "", "lease expired while sending")) == nil, false
 	}
 	if cl.Reclaimed {
 		s.m.jobs.WithLabelValues(outResent).Inc()
-		log.Warn("ambiguous: resending after an abandoned lease (--on-ambiguous resend)")
+		s.jobLog(r, j).Warn("ambiguous: resending after an abandoned lease (--on-ambiguous resend)")
 	}
 	tok := cl.Token
 
@@ -102,21 +102,18 @@ func (s *Sender) attempt(p *partition, r *kgo.Record, j *job.Job) (finished, aga
 				// The email left but the fence does not say so: keep the
 				// offset uncommitted; the lease expires in Sending and the
 				// next owner reports it ambiguous (never sends it twice).
-				log.Error("sent, but could not record it in the fence", "err", err)
+				s.jobLog(r, j).Error("sent, but could not record it in the fence", "err", err)
 				return false, false
 			}
-			log.Warn("sent, but the fence lease had been taken over meanwhile", "message_id", msgID)
+			s.jobLog(r, j).Warn("sent, but the fence lease had been taken over meanwhile", "message_id", msgID)
 		}
 		s.m.jobs.WithLabelValues(outSent).Inc()
 		return s.emit(s.ledgerRecord(j, ledger.Sent, msgID, "")) == nil, false
 	}
-	return s.failed(p, r, j, tok, err, log)
+	return s.failed(r, j, tok, err)
 }
 
-func (s *Sender) failed(p *partition, r *kgo.Record, j *job.Job, tok string, sendErr error, log interface {
-	Warn(string, ...any)
-	Error(string, ...any)
-}) (finished, again bool) {
+func (s *Sender) failed(r *kgo.Record, j *job.Job, tok string, sendErr error) (finished, again bool) {
 	c, u := j.Campaign, j.UserID
 	class := retry.Ambiguous
 	var se *ses.SendError
@@ -178,7 +175,7 @@ func (s *Sender) failed(p *partition, r *kgo.Record, j *job.Job, tok string, sen
 			return s.emit(s.retryRecords(r, j, attempt, class, reason)...) == nil, false
 		}
 		s.m.jobs.WithLabelValues(outAmbiguous).Inc()
-		log.Warn("ambiguous: SES may have accepted this email; holding it (nothing resent)", "err", sendErr)
+		s.jobLog(r, j).Warn("ambiguous: SES may have accepted this email; holding it (nothing resent)", "err", sendErr)
 		if err := s.infra(s.workCtx, "mark_ambiguous", func(ctx context.Context) error { return s.fnc.MarkAmbiguous(ctx, c, u, tok, reason) }); err != nil && !errors.Is(err, fence.ErrNotOwner) {
 			return false, false
 		}
@@ -195,6 +192,12 @@ func (s *Sender) deadLetter(r *kgo.Record, j *job.Job, tok string, attempt int, 
 	s.m.jobs.WithLabelValues(outDeadLettered).Inc()
 	s.m.dlq.WithLabelValues(why).Inc()
 	return s.emit(s.ledgerRecord(j, ledger.DeadLettered, "", why+": "+reason), s.dlqRecord(r, j, attempt, why, class, reason)) == nil
+}
+
+// jobLog is the logger of one job, built only when something is logged: the
+// per-email path should not allocate it.
+func (s *Sender) jobLog(r *kgo.Record, j *job.Job) *slog.Logger {
+	return s.log.With("campaign", j.Campaign, "user", j.UserID, "partition", r.Partition, "offset", r.Offset)
 }
 
 // releaseQuietly gives a claim back on the way out of a cancelled attempt;

@@ -29,7 +29,11 @@ var infraSteps = []string{"claim", "arm", "release", "produce", "mark_sent", "ma
 var outcomes = []string{outSent, outDuplicate, outThrottled, outNotSent, outFailed, outAmbiguous, outExpired, outBusy, outDeadLettered, outMalformed, outResent}
 
 type metrics struct {
-	jobs         *prometheus.CounterVec
+	jobs *prometheus.CounterVec
+	// outcome and step hold the children of jobs and fence, resolved once:
+	// the per-email path does no label hashing.
+	outcome      map[string]prometheus.Counter
+	step         map[string]prometheus.Observer
 	inflight     prometheus.Gauge
 	lag          *prometheus.GaugeVec
 	rateWait     prometheus.Histogram
@@ -88,8 +92,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "sendonce_sender_infra_errors_total", Help: "Redis or Kafka steps that failed and were tried again, by step.",
 		}, []string{"step"}),
 	}
+	m.outcome = map[string]prometheus.Counter{}
 	for _, o := range outcomes {
-		m.jobs.WithLabelValues(o)
+		m.outcome[o] = m.jobs.WithLabelValues(o)
+	}
+	m.step = map[string]prometheus.Observer{}
+	for _, st := range infraSteps {
+		m.step[st] = m.fence.WithLabelValues(st)
 	}
 	for _, r := range []string{"quota", "stopped"} {
 		m.paused.WithLabelValues(r)
@@ -104,4 +113,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.jobs, m.inflight, m.lag, m.rateWait, m.rate, m.maxRate, m.quotaUsed, m.paused, m.fence, m.dlq, m.commits, m.commitErrors, m.infraErrors)
 	}
 	return m
+}
+
+// count adds one job with outcome o.
+func (m *metrics) count(o string) {
+	if c, ok := m.outcome[o]; ok {
+		c.Inc()
+		return
+	}
+	m.jobs.WithLabelValues(o).Inc()
+}
+
+// observeStep records the latency of an infrastructure step.
+func (m *metrics) observeStep(step string, seconds float64) {
+	if o, ok := m.step[step]; ok {
+		o.Observe(seconds)
+		return
+	}
+	m.fence.WithLabelValues(step).Observe(seconds)
 }

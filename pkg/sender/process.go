@@ -23,7 +23,7 @@ import (
 func (s *Sender) process(p *partition, r *kgo.Record) bool {
 	j, err := job.Decode(r.Value)
 	if err != nil {
-		s.m.jobs.WithLabelValues(outMalformed).Inc()
+		s.m.count(outMalformed)
 		s.log.Warn("malformed job: dead-lettered", "partition", r.Partition, "offset", r.Offset, "err", err)
 		return s.emit(deadLetterRaw(s.cfg.Topics.DLQ(), r, err)) == nil
 	}
@@ -52,18 +52,18 @@ func (s *Sender) attempt(p *partition, r *kgo.Record, j *job.Job) (finished, aga
 	}
 	switch cl.Outcome {
 	case fence.Done:
-		s.m.jobs.WithLabelValues(outDuplicate).Inc()
+		s.m.count(outDuplicate)
 		return s.emit(s.ledgerFromFence(j, cl.Record)) == nil, false
 	case fence.Busy:
-		s.m.jobs.WithLabelValues(outBusy).Inc()
+		s.m.count(outBusy)
 		return s.emit(s.retryRecords(r, j, j.Attempt, retry.Class("busy"), "another sender holds this job's fence lease")...) == nil, false
 	case fence.Held:
-		s.m.jobs.WithLabelValues(outAmbiguous).Inc()
+		s.m.count(outAmbiguous)
 		s.jobLog(r, j).Warn("ambiguous: a previous sender's lease expired while its request may have been on the wire; holding (nothing sent)")
 		return s.emit(s.ledgerRecord(j, ledger.Ambiguous, "", "lease expired while sending")) == nil, false
 	}
 	if cl.Reclaimed {
-		s.m.jobs.WithLabelValues(outResent).Inc()
+		s.m.count(outResent)
 		s.jobLog(r, j).Warn("ambiguous: resending after an abandoned lease (--on-ambiguous resend)")
 	}
 	tok := cl.Token
@@ -72,7 +72,7 @@ func (s *Sender) attempt(p *partition, r *kgo.Record, j *job.Job) (finished, aga
 		if err := s.infra(s.workCtx, "mark_expired", func(ctx context.Context) error { return s.fnc.MarkExpired(ctx, c, u, tok) }); err != nil {
 			return false, false
 		}
-		s.m.jobs.WithLabelValues(outExpired).Inc()
+		s.m.count(outExpired)
 		return s.emit(s.ledgerRecord(j, ledger.Expired, "", "expires_at passed")) == nil, false
 	}
 
@@ -88,7 +88,7 @@ func (s *Sender) attempt(p *partition, r *kgo.Record, j *job.Job) (finished, aga
 		if errors.Is(err, fence.ErrNotOwner) {
 			// Our claim lapsed while we waited (another sender took it):
 			// nothing was sent; let the retrier bring it back.
-			s.m.jobs.WithLabelValues(outBusy).Inc()
+			s.m.count(outBusy)
 			return s.emit(s.retryRecords(r, j, j.Attempt, retry.Class("busy"), "fence claim lapsed before sending")...) == nil, false
 		}
 		s.releaseQuietly(c, u, tok)
@@ -107,7 +107,7 @@ func (s *Sender) attempt(p *partition, r *kgo.Record, j *job.Job) (finished, aga
 			}
 			s.jobLog(r, j).Warn("sent, but the fence lease had been taken over meanwhile", "message_id", msgID)
 		}
-		s.m.jobs.WithLabelValues(outSent).Inc()
+		s.m.count(outSent)
 		return s.emit(s.ledgerRecord(j, ledger.Sent, msgID, "")) == nil, false
 	}
 	return s.failed(r, j, tok, err)
@@ -126,13 +126,13 @@ func (s *Sender) failed(r *kgo.Record, j *job.Job, tok string, sendErr error) (f
 	switch retry.ActionFor(class) {
 	case retry.ActionRetry:
 		if class == retry.Throttled {
-			s.m.jobs.WithLabelValues(outThrottled).Inc()
+			s.m.count(outThrottled)
 			if s.lim != nil {
 				s.lim.Throttled()
 				s.m.rate.Set(s.lim.Rate())
 			}
 		} else {
-			s.m.jobs.WithLabelValues(outNotSent).Inc()
+			s.m.count(outNotSent)
 		}
 		if s.cfg.Policy.Exhausted(attempt) {
 			return s.deadLetter(r, j, tok, attempt, retry.ReasonExhausted, class, reason), false
@@ -154,7 +154,7 @@ func (s *Sender) failed(r *kgo.Record, j *job.Job, tok string, sendErr error) (f
 		return false, true
 
 	case retry.ActionDeadLetter:
-		s.m.jobs.WithLabelValues(outFailed).Inc()
+		s.m.count(outFailed)
 		if err := s.infra(s.workCtx, "mark_failed", func(ctx context.Context) error { return s.fnc.MarkFailed(ctx, c, u, tok, reason) }); err != nil && !errors.Is(err, fence.ErrNotOwner) {
 			return false, false
 		}
@@ -165,7 +165,7 @@ func (s *Sender) failed(r *kgo.Record, j *job.Job, tok string, sendErr error) (f
 
 	default: // ambiguous
 		if s.cfg.OnAmbiguous == fence.Resend {
-			s.m.jobs.WithLabelValues(outResent).Inc()
+			s.m.count(outResent)
 			if s.cfg.Policy.Exhausted(attempt) {
 				return s.deadLetter(r, j, tok, attempt, retry.ReasonExhausted, class, reason), false
 			}
@@ -174,7 +174,7 @@ func (s *Sender) failed(r *kgo.Record, j *job.Job, tok string, sendErr error) (f
 			}
 			return s.emit(s.retryRecords(r, j, attempt, class, reason)...) == nil, false
 		}
-		s.m.jobs.WithLabelValues(outAmbiguous).Inc()
+		s.m.count(outAmbiguous)
 		s.jobLog(r, j).Warn("ambiguous: SES may have accepted this email; holding it (nothing resent)", "err", sendErr)
 		if err := s.infra(s.workCtx, "mark_ambiguous", func(ctx context.Context) error { return s.fnc.MarkAmbiguous(ctx, c, u, tok, reason) }); err != nil && !errors.Is(err, fence.ErrNotOwner) {
 			return false, false
@@ -189,7 +189,7 @@ func (s *Sender) deadLetter(r *kgo.Record, j *job.Job, tok string, attempt int, 
 	}); err != nil && !errors.Is(err, fence.ErrNotOwner) {
 		return false
 	}
-	s.m.jobs.WithLabelValues(outDeadLettered).Inc()
+	s.m.count(outDeadLettered)
 	s.m.dlq.WithLabelValues(why).Inc()
 	return s.emit(s.ledgerRecord(j, ledger.DeadLettered, "", why+": "+reason), s.dlqRecord(r, j, attempt, why, class, reason)) == nil
 }
@@ -215,7 +215,7 @@ func (s *Sender) infra(ctx context.Context, step string, f func(context.Context)
 	for {
 		start := s.clk.Now()
 		err := f(ctx)
-		s.m.fence.WithLabelValues(step).Observe(s.clk.Now().Sub(start).Seconds())
+		s.m.observeStep(step, s.clk.Now().Sub(start).Seconds())
 		if err == nil || errors.Is(err, fence.ErrNotOwner) {
 			return err
 		}

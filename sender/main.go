@@ -259,7 +259,12 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sum, err := sender.RestoreFence(ctx, []kgo.Opt{kgo.SeedBrokers(common.BrokerList()...)}, kafka.Topics{Prefix: common.TopicPrefix}, *campaign, fnc)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(common.BrokerList()...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	sum, err := sender.RestoreFence(ctx, cl, kafka.Topics{Prefix: common.TopicPrefix}, *campaign, fnc)
 	if err != nil {
 		return err
 	}

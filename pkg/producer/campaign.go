@@ -61,21 +61,22 @@ func ReadCampaign(ctx context.Context, cl *kgo.Client, topics kafka.Topics, camp
 		decErr  error
 		wantKey = campaign
 	)
-	err := readToEnd(ctx, cl, []string{topics.Campaigns()}, func(r *kgo.Record) {
+	err := kafka.ReadToEnd(ctx, cl, []string{topics.Campaigns()}, func(r *kgo.Record) error {
 		if string(r.Key) != wantKey {
-			return
+			return nil
 		}
 		if r.Value == nil {
 			last = nil // tombstone
-			return
+			return nil
 		}
 		var c CampaignRecord
 		if err := json.Unmarshal(r.Value, &c); err != nil {
 			decErr = fmt.Errorf("decoding the record of campaign %s at %s[%d]@%d: %w", campaign, r.Topic, r.Partition, r.Offset, err)
-			return
+			return nil
 		}
 		decErr = nil
 		last = &c
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading campaign records: %w", err)

@@ -107,12 +107,13 @@ func readJobs(t *testing.T, e env) (records int, byKey map[string]*job.Job) {
 	byKey = map[string]*job.Job{}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	require.NoError(t, readToEnd(ctx, e.cl, []string{e.topics.Jobs()}, func(r *kgo.Record) {
+	require.NoError(t, kafka.ReadToEnd(ctx, e.cl, []string{e.topics.Jobs()}, func(r *kgo.Record) error {
 		records++
 		j, err := job.Decode(r.Value)
 		require.NoError(t, err)
 		require.Equal(t, string(r.Key), j.UserID)
 		byKey[string(r.Key)] = j
+		return nil
 	}))
 	return records, byKey
 }
@@ -122,7 +123,7 @@ func readValues(t *testing.T, e env, topic string) []string {
 	var out []string
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	require.NoError(t, readToEnd(ctx, e.cl, []string{topic}, func(r *kgo.Record) { out = append(out, string(r.Value)) }))
+	require.NoError(t, kafka.ReadToEnd(ctx, e.cl, []string{topic}, func(r *kgo.Record) error { out = append(out, string(r.Value)); return nil }))
 	return out
 }
 

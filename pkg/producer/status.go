@@ -59,23 +59,24 @@ func Status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign s
 	s1, s2 := maphash.MakeSeed(), maphash.MakeSeed()
 	states := map[[2]uint64]ledger.State{}
 	var decErr error
-	err = readToEnd(ctx, cl, []string{topics.Ledger()}, func(r *kgo.Record) {
+	err = kafka.ReadToEnd(ctx, cl, []string{topics.Ledger()}, func(r *kgo.Record) error {
 		if !bytes.HasPrefix(r.Key, prefix) {
-			return
+			return nil
 		}
 		k := [2]uint64{maphash.Bytes(s1, r.Key), maphash.Bytes(s2, r.Key)}
 		if r.Value == nil {
 			delete(states, k)
-			return
+			return nil
 		}
 		e, err := ledger.Decode(r.Value)
 		if err != nil {
 			if decErr == nil {
 				decErr = fmt.Errorf("%s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err)
 			}
-			return
+			return nil
 		}
 		states[k] = e.State
+		return nil
 	})
 	if err != nil {
 		return rep, fmt.Errorf("reading the ledger: %w", err)

@@ -2,12 +2,9 @@ package retrier
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sendonce/sendonce/pkg/fence"
@@ -56,15 +53,14 @@ type RedriveReport struct {
 	SkippedMalformed int `json:"skipped_malformed"`
 }
 
-// Redrive re-publishes dead-lettered jobs: it reads the DLQ from its start
-// up to its end at the time of the call, and for each matching job reopens
-// its fence (failed or dead_lettered only), resets its attempts, produces it
-// to the jobs topic and writes a "redriven" ledger entry. The fence keeps it
-// safe: a user already sent is skipped, and a job redriven twice is sent
-// once.
+// Redrive reads the dead-letter topic from its start up to its end at the
+// time of the call, and for each matching job reopens its fence (failed or
+// dead_lettered only), resets its attempts, produces it to the jobs topic
+// and writes a "redriven" ledger entry. The fence keeps it safe: a user
+// already sent is skipped, and a job redriven twice is sent once.
 //
-// cl must be a client with no consumer options of its own: Redrive adds the
-// DLQ partitions to it and consumes them directly, without a group.
+// cl reaches the cluster and produces; the DLQ is read by
+// kafka.ReadToEnd's own group-less reader.
 func Redrive(ctx context.Context, cl *kgo.Client, f Fence, o RedriveOptions) (RedriveReport, error) {
 	var rep RedriveReport
 	if o.Clock == nil {
@@ -73,100 +69,45 @@ func Redrive(ctx context.Context, cl *kgo.Client, f Fence, o RedriveOptions) (Re
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	dlq := o.Topics.DLQ()
-	ends, err := dlqBounds(ctx, kadm.NewClient(cl), dlq)
-	if err != nil || len(ends) == 0 {
+	var (
+		batch []*kgo.Record
+		jobs  int
+	)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
+			return fmt.Errorf("producing redriven jobs: %w", err)
+		}
+		rep.Redriven += jobs
+		batch, jobs = batch[:0], 0
+		return nil
+	}
+	seen := map[string]bool{}
+	err := kafka.ReadToEnd(ctx, cl, []string{o.Topics.DLQ()}, func(r *kgo.Record) error {
+		rep.Read++
+		recs, err := redriveOne(ctx, f, o, r, seen, &rep)
+		if err != nil {
+			return err
+		}
+		if len(recs) > 0 {
+			batch = append(batch, recs...)
+			jobs++
+		}
+		if len(batch) >= redriveBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
 		return rep, err
 	}
-	// Once at the end, drop the partitions so the client can be reused.
-	defer cl.PurgeTopicsFromConsuming(dlq)
-
-	starts := map[int32]kgo.Offset{}
-	for p, b := range ends {
-		starts[p] = kgo.NewOffset().At(b.start)
-	}
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{dlq: starts})
-
-	seen := map[string]bool{}
-	for len(ends) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		if fetches.IsClientClosed() {
-			return rep, ErrClientClosed
-		}
-		fetches.EachError(func(t string, p int32, err error) {
-			o.Log.Warn("fetch error reading the DLQ", "topic", t, "partition", p, "err", err)
-		})
-		var batch []*kgo.Record
-		var jobs int
-		var ferr error
-		fetches.EachRecord(func(r *kgo.Record) {
-			b, ok := ends[r.Partition]
-			if ferr != nil || !ok || r.Offset >= b.end {
-				return // written after the redrive started
-			}
-			if r.Offset+1 >= b.end {
-				delete(ends, r.Partition)
-			}
-			rep.Read++
-			recs, err := redriveOne(ctx, f, o, r, seen, &rep)
-			if err != nil {
-				ferr = err
-				return
-			}
-			if len(recs) > 0 {
-				batch = append(batch, recs...)
-				jobs++
-			}
-		})
-		if len(batch) > 0 {
-			if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
-				return rep, fmt.Errorf("producing redriven jobs: %w", err)
-			}
-			rep.Redriven += jobs
-		}
-		if ferr != nil {
-			return rep, ferr
-		}
-	}
-	return rep, nil
+	return rep, flush()
 }
 
-type bounds struct{ start, end int64 }
-
-// dlqBounds lists the DLQ partitions that hold records, with their start
-// and end offsets now. A DLQ that does not exist yet is empty.
-func dlqBounds(ctx context.Context, adm *kadm.Client, dlq string) (map[int32]bounds, error) {
-	ends, err := adm.ListEndOffsets(ctx, dlq)
-	if err != nil {
-		return nil, fmt.Errorf("listing end offsets of %s: %w", dlq, err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, dlq)
-	if err != nil {
-		return nil, fmt.Errorf("listing start offsets of %s: %w", dlq, err)
-	}
-	out := map[int32]bounds{}
-	var lerr error
-	ends.Each(func(e kadm.ListedOffset) {
-		if e.Err != nil {
-			if !errors.Is(e.Err, kerr.UnknownTopicOrPartition) && lerr == nil {
-				lerr = fmt.Errorf("listing end offsets of %s[%d]: %w", dlq, e.Partition, e.Err)
-			}
-			return
-		}
-		s, ok := starts.Lookup(e.Topic, e.Partition)
-		if !ok || s.Err != nil {
-			lerr = fmt.Errorf("listing start offsets of %s[%d]: no answer", dlq, e.Partition)
-			return
-		}
-		if e.Offset > s.Offset {
-			out[e.Partition] = bounds{start: s.Offset, end: e.Offset}
-		}
-	})
-	return out, lerr
-}
+// redriveBatch is how many records a redrive produces together.
+const redriveBatch = 500
 
 // redriveOne decides about one DLQ record and returns the records to
 // produce for it (the job and its ledger entry), if any.

@@ -194,7 +194,9 @@ func (e *env) ledgerStates(campaign string) map[string]ledger.State {
 	out := map[string]ledger.State{}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(e.t, kafka.ReadAll(ctx, []kgo.Opt{kgo.SeedBrokers(e.brokers...)}, e.topics.Ledger(), func(r *kgo.Record) error {
+	cl := e.client()
+	defer cl.Close()
+	require.NoError(e.t, kafka.ReadToEnd(ctx, cl, []string{e.topics.Ledger()}, func(r *kgo.Record) error {
 		le, err := ledger.Decode(r.Value)
 		if err == nil && le.Campaign == campaign {
 			out[le.UserID] = le.State
@@ -209,7 +211,9 @@ func (e *env) count(topic string, fn func(*kgo.Record)) int {
 	n := 0
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(e.t, kafka.ReadAll(ctx, []kgo.Opt{kgo.SeedBrokers(e.brokers...)}, topic, func(r *kgo.Record) error {
+	cl := e.client()
+	defer cl.Close()
+	require.NoError(e.t, kafka.ReadToEnd(ctx, cl, []string{topic}, func(r *kgo.Record) error {
 		n++
 		if fn != nil {
 			fn(r)

@@ -22,10 +22,10 @@ type RestoreSummary struct {
 // RestoreFence rebuilds a campaign's fence from the ledger after Redis lost
 // data: every user whose latest ledger state is terminal gets that state
 // back, unless the fence already has a key for it.
-func RestoreFence(ctx context.Context, base []kgo.Opt, topics kafka.Topics, campaign string, f *fence.Fence) (RestoreSummary, error) {
+func RestoreFence(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign string, f *fence.Fence) (RestoreSummary, error) {
 	var sum RestoreSummary
 	latest := map[string]ledger.Entry{}
-	err := kafka.ReadAll(ctx, base, topics.Ledger(), func(r *kgo.Record) error {
+	err := kafka.ReadToEnd(ctx, cl, []string{topics.Ledger()}, func(r *kgo.Record) error {
 		e, err := ledger.Decode(r.Value)
 		if err != nil || e.Campaign != campaign {
 			return nil

@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/sesfake"
@@ -27,7 +26,9 @@ func TestFenceRestoreAfterRedisDataLoss(t *testing.T) {
 	require.NoError(t, e.rdb.FlushAll(context.Background()).Err())
 	fnc, err := fence.New(e.rdb, fence.Config{Prefix: e.topics.Prefix}, nil)
 	require.NoError(t, err)
-	sum, err := RestoreFence(context.Background(), []kgo.Opt{kgo.SeedBrokers(e.brokers...)}, e.topics, "c1", fnc)
+	cl := e.client()
+	defer cl.Close()
+	sum, err := RestoreFence(context.Background(), cl, e.topics, "c1", fnc)
 	require.NoError(t, err)
 	require.Equal(t, RestoreSummary{Entries: 50, Terminal: 50, Restored: 50}, sum)
 	rec, ok, err := fnc.Get(context.Background(), "c1", "u00007")
@@ -37,13 +38,11 @@ func TestFenceRestoreAfterRedisDataLoss(t *testing.T) {
 	require.NotEmpty(t, rec.MessageID)
 
 	// Restoring again changes nothing.
-	sum, err = RestoreFence(context.Background(), []kgo.Opt{kgo.SeedBrokers(e.brokers...)}, e.topics, "c1", fnc)
+	sum, err = RestoreFence(context.Background(), cl, e.topics, "c1", fnc)
 	require.NoError(t, err)
 	require.Equal(t, 50, sum.Present)
 
-	cl := e.client()
 	_, err = Replay(context.Background(), kadm.NewClient(cl), e.topics.SenderGroup(), e.topics.Jobs(), ReplayTarget{Earliest: true})
-	cl.Close()
 	require.NoError(t, err)
 	r2 := e.start(nil)
 	waitFor(t, 30*time.Second, "replayed group lag 0", func() bool { return e.groupLag() == 0 })

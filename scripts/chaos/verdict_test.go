@@ -160,7 +160,12 @@ func (r *run) readLedger() map[string]ledger.Entry {
 	ctx, cancel := context.WithTimeout(bg(), 2*time.Minute)
 	defer cancel()
 	out := map[string]ledger.Entry{}
-	err := kafka.ReadAll(ctx, []kgo.Opt{kgo.SeedBrokers(r.broker.addr())}, kafka.Topics{Prefix: r.prefix}.Ledger(), func(rec *kgo.Record) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.broker.addr()))
+	if err != nil {
+		r.t.Fatalf("reading the ledger: %v", err)
+	}
+	defer cl.Close()
+	err = kafka.ReadToEnd(ctx, cl, []string{kafka.Topics{Prefix: r.prefix}.Ledger()}, func(rec *kgo.Record) error {
 		if rec.Value == nil {
 			return nil
 		}

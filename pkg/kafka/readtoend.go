@@ -1,4 +1,4 @@
-package producer
+package kafka
 
 import (
 	"context"
@@ -12,13 +12,15 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 )
 
-// readToEnd calls fn with every record of topics, from the start of each
+// ReadToEnd calls fn with every record of topics, from the start of each
 // partition to its end offset (high watermark) at the time of the call, in
 // offset order per partition. It uses its own direct, group-less consumer
 // (so it commits nothing and can run beside anything cl does) and only
 // fetches the partitions that hold records. A topic that does not exist
-// reads as empty.
-func readToEnd(ctx context.Context, cl *kgo.Client, topics []string, fn func(*kgo.Record)) error {
+// reads as empty. The first error fn returns stops the read and is
+// returned. cl is used for the offsets and for how to reach the cluster
+// (seeds, TLS, SASL); it consumes nothing itself.
+func ReadToEnd(ctx context.Context, cl *kgo.Client, topics []string, fn func(*kgo.Record) error) error {
 	adm := kadm.NewClient(cl)
 	starts, err := adm.ListStartOffsets(ctx, topics...)
 	if err != nil {
@@ -84,9 +86,10 @@ func readToEnd(ctx context.Context, cl *kgo.Client, topics []string, fn func(*kg
 		if fetchErr != nil {
 			return fetchErr
 		}
+		var fnErr error
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			end, ok := want[p.Topic][p.Partition]
-			if !ok {
+			if !ok || fnErr != nil {
 				return
 			}
 			for _, r := range p.Records {
@@ -94,7 +97,9 @@ func readToEnd(ctx context.Context, cl *kgo.Client, topics []string, fn func(*kg
 					break
 				}
 				if !r.Attrs.IsControl() {
-					fn(r)
+					if fnErr = fn(r); fnErr != nil {
+						return
+					}
 				}
 			}
 			if n := len(p.Records); n > 0 && p.Records[n-1].Offset >= end-1 {
@@ -102,6 +107,9 @@ func readToEnd(ctx context.Context, cl *kgo.Client, topics []string, fn func(*kg
 				remaining--
 			}
 		})
+		if fnErr != nil {
+			return fnErr
+		}
 	}
 	return nil
 }

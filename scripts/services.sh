@@ -190,34 +190,8 @@ kafka_healthy() {
 }
 
 kafka_write_props() {
-  cat >"$KAFKA_PROPS" <<EOF
-# Written by scripts/services.sh: single-node KRaft broker+controller for tests.
-process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$KAFKA_DATA
-num.partitions=1
-default.replication.factor=1
-auto.create.topics.enable=false
-group.initial.rebalance.delay.ms=0
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-# Kafka requires strictly more than 1 MiB per cleaner thread (default 128 MiB).
-log.cleaner.dedupe.buffer.size=2097152
-log.cleaner.threads=1
-num.network.threads=2
-num.io.threads=4
-EOF
+  sed -e "s|@BROKER_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+    -e "s|@LOG_DIRS@|$KAFKA_DATA|g" "$ROOT/scripts/kafka/server.properties.in" >"$KAFKA_PROPS"
 }
 
 kafka_up() {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -65,31 +66,12 @@ func startBroker(t testing.TB, ps *procs, root, dir string) *broker {
 		}
 	}
 	b.props = filepath.Join(dir, "server.properties")
-	props := fmt.Sprintf(`process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:%[2]d
-listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
-advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=%[3]s
-num.partitions=1
-default.replication.factor=1
-auto.create.topics.enable=false
-group.initial.rebalance.delay.ms=0
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-log.cleaner.dedupe.buffer.size=2097152
-log.cleaner.threads=1
-num.network.threads=2
-num.io.threads=4
-`, b.port, b.ctrl, filepath.Join(dir, "data"))
+	tmpl, err := os.ReadFile(filepath.Join(root, "scripts/kafka/server.properties.in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := strings.NewReplacer("@BROKER_PORT@", strconv.Itoa(b.port), "@CONTROLLER_PORT@", strconv.Itoa(b.ctrl),
+		"@LOG_DIRS@", filepath.Join(dir, "data")).Replace(string(tmpl))
 	if err := os.WriteFile(b.props, []byte(props), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/ledger"
 	"github.com/sendonce/sendonce/pkg/ratelimit"
-	"github.com/sendonce/sendonce/pkg/retry"
 	"github.com/sendonce/sendonce/pkg/ses"
 )
 
@@ -223,4 +222,3 @@ func (e *env) count(topic string, fn func(*kgo.Record)) int {
 	return n
 }
 
-var _ = retry.Throttled

@@ -221,4 +221,3 @@ func (e *env) count(topic string, fn func(*kgo.Record)) int {
 	}))
 	return n
 }
-

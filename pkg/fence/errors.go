@@ -24,6 +24,17 @@ var (
 	// REDIS_URL right and Redis up?
 	ErrUnavailable = errors.New("fence: redis unavailable")
 
+	// ErrSentOverLostClaim is returned by MarkSent when the sent record was
+	// written although this token no longer owned the key (Redis lost it in
+	// a failover, or another claim took the lease and had not settled).
+	// The email is recorded as sent: the caller carries on as after a
+	// normal MarkSent, and may count or log it.
+	ErrSentOverLostClaim = errors.New("fence: sent recorded over a lost claim")
+
+	// ErrResendSpent is returned by MarkResendable when the attempt was
+	// already the one resend --on-ambiguous resend allows: hold it instead.
+	ErrResendSpent = errors.New("fence: the one resend of this user was already used")
+
 	// ErrKey is returned when a campaign or user id is empty.
 	ErrKey = errors.New("fence: campaign and user must not be empty")
 )

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -62,10 +63,17 @@ type Fence struct {
 	rdb redis.UniversalClient
 	cfg Config
 	now func() time.Time
+	// redisClock is set when no clock was injected: lease deadlines are
+	// then computed and compared on Redis's clock (TIME), the one clock
+	// every sender shares.
+	redisClock bool
 }
 
-// New returns a Fence on rdb. now is the clock (nil: time.Now); its time is
-// what the scripts compare leases against.
+// New returns a Fence on rdb. now is the clock of the tests: nil in
+// production, where lease deadlines come from Redis's TIME (one clock for
+// every sender; a stepped node clock cannot end another sender's lease) and
+// the times of terminal records from time.Now. A non-nil now is used for
+// both.
 func New(rdb redis.UniversalClient, cfg Config, now func() time.Time) (*Fence, error) {
 	if rdb == nil {
 		return nil, fmt.Errorf("%w: no redis client", ErrConfig)
@@ -73,10 +81,20 @@ func New(rdb redis.UniversalClient, cfg Config, now func() time.Time) (*Fence, e
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	f := &Fence{rdb: rdb, cfg: cfg, now: now}
 	if now == nil {
-		now = time.Now
+		f.now, f.redisClock = time.Now, true
 	}
-	return &Fence{rdb: rdb, cfg: cfg, now: now}, nil
+	return f, nil
+}
+
+// leaseNow is the "now" argument of the scripts: -1 asks them to read
+// Redis's TIME.
+func (f *Fence) leaseNow() int64 {
+	if f.redisClock {
+		return -1
+	}
+	return f.now().UnixMilli()
 }
 
 // Config returns the validated configuration.
@@ -122,7 +140,10 @@ func (f *Fence) call(ctx context.Context, op string, fn func(context.Context) er
 //   - settled (sent, failed, ambiguous, dead_lettered, expired): Done.
 //   - claimed or sending with a live lease: Busy.
 //   - sending with an expired lease: policy Hold marks it ambiguous and
-//     answers Held; policy Resend takes it over: Won with Reclaimed.
+//     answers Held; policy Resend takes it over once: Won with Reclaimed.
+//     If that resend is abandoned while sending too, it is Held whatever
+//     the policy: --on-ambiguous resend resends a user at most once.
+//   - released for its one resend (MarkResendable): Won with Reclaimed.
 func (f *Fence) Claim(ctx context.Context, campaign, user string) (Claim, error) {
 	key, err := f.key(campaign, user)
 	if err != nil {
@@ -132,14 +153,11 @@ func (f *Fence) Claim(ctx context.Context, campaign, user string) (Claim, error)
 	if err != nil {
 		return Claim{}, err
 	}
-	now := f.now()
-	claimed := inflightValue(Claimed, now.Add(f.cfg.Lease), token)
-	held := terminalValue(Ambiguous, now, "lease expired while sending")
 	var res []any
 	err = f.call(ctx, "claim", func(ctx context.Context) error {
 		var err error
 		res, err = claimScript.Run(ctx, f.rdb, []string{key},
-			now.UnixMilli(), token, claimed, ms(f.claimTTL()), string(f.cfg.OnAbandoned), held, ms(f.cfg.Retention)).Slice()
+			f.leaseNow(), token, ms(f.cfg.Lease), ms(f.claimTTL()), string(f.cfg.OnAbandoned), heldReason, ms(f.cfg.Retention)).Slice()
 		return err
 	})
 	if err != nil {
@@ -178,40 +196,73 @@ func (f *Fence) Claim(ctx context.Context, campaign, user string) (Claim, error)
 // a margin for clock skew between replicas.
 func (f *Fence) claimTTL() time.Duration { return 2 * f.cfg.Lease }
 
+// heldReason is the reason of a key found abandoned while sending.
+const heldReason = "lease expired while sending"
+
+// The answers of ownerScript.
+const (
+	ownerRefused     = 0
+	ownerDone        = 1
+	ownerSentWins    = 2
+	ownerResendSpent = 3
+)
+
 // owner runs ownerScript and maps "not owner" to ErrNotOwner.
-func (f *Fence) owner(ctx context.Context, op, campaign, user, token, mode, value string, ttl time.Duration) error {
+func (f *Fence) owner(ctx context.Context, op, campaign, user, token, mode, value string, ttl time.Duration) (int64, error) {
 	key, err := f.key(campaign, user)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	var ok int64
+	var res int64
 	err = f.call(ctx, op, func(ctx context.Context) error {
 		var err error
-		ok, err = ownerScript.Run(ctx, f.rdb, []string{key}, token, mode, value, ms(ttl)).Int64()
+		res, err = ownerScript.Run(ctx, f.rdb, []string{key}, token, mode, value, ms(ttl), f.leaseNow()).Int64()
 		return err
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if ok != 1 {
-		return fmt.Errorf("fence: %s %s: %w", op, key, ErrNotOwner)
+	if res == ownerRefused {
+		return res, fmt.Errorf("fence: %s %s: %w", op, key, ErrNotOwner)
 	}
-	return nil
+	return res, nil
 }
 
 // Arm moves the key from claimed to sending and renews the lease. Call it
 // right before writing the SES request: from now on an abandoned key is
 // ambiguous. Arming an already armed key renews its lease.
 func (f *Fence) Arm(ctx context.Context, campaign, user, token string) error {
-	v := inflightValue(Sending, f.now().Add(f.cfg.Lease), token)
 	// A sending key keeps the retention TTL: it must not vanish before a
 	// later claim has seen that it was abandoned.
-	return f.owner(ctx, "arm", campaign, user, token, "set", v, f.cfg.Retention)
+	_, err := f.owner(ctx, "arm", campaign, user, token, "arm", strconv.FormatInt(ms(f.cfg.Lease), 10), f.cfg.Retention)
+	return err
 }
 
-// MarkSent records that SES accepted the email.
+// MarkSent records that SES accepted the email. Sent wins: if this token
+// lost the key meanwhile (a Redis failover dropped it, or the lease was
+// taken over by a claim that has not settled), the sent record is written
+// anyway, because the email did leave; the answer is then ErrSentOverLostClaim
+// so the caller can say so. Only a terminal record written by another owner
+// refuses it (ErrNotOwner).
 func (f *Fence) MarkSent(ctx context.Context, campaign, user, token, messageID string) error {
-	return f.mark(ctx, "mark sent", campaign, user, token, Sent, packMessageID(messageID))
+	res, err := f.owner(ctx, "mark sent", campaign, user, token, "sent", terminalValue(Sent, f.now(), packMessageID(messageID)), f.cfg.Retention)
+	if err == nil && res == ownerSentWins {
+		return ErrSentOverLostClaim
+	}
+	return err
+}
+
+// MarkResendable records an ambiguous outcome that --on-ambiguous resend
+// may send once more: the key is released for exactly one resend, which the
+// next Claim answers with Reclaimed. If this owner's attempt already was the
+// resend, nothing changes and the answer is ErrResendSpent: hold it
+// (MarkAmbiguous) instead.
+func (f *Fence) MarkResendable(ctx context.Context, campaign, user, token, reason string) error {
+	res, err := f.owner(ctx, "mark resendable", campaign, user, token, "resendable", resendableValue(f.now(), cutReason(reason)), f.cfg.Retention)
+	if err == nil && res == ownerResendSpent {
+		return ErrResendSpent
+	}
+	return err
 }
 
 // MarkFailed records a permanent failure.
@@ -237,13 +288,15 @@ func (f *Fence) MarkAmbiguous(ctx context.Context, campaign, user, token, reason
 }
 
 func (f *Fence) mark(ctx context.Context, op, campaign, user, token string, s State, detail string) error {
-	return f.owner(ctx, op, campaign, user, token, "set", terminalValue(s, f.now(), detail), f.cfg.Retention)
+	_, err := f.owner(ctx, op, campaign, user, token, "set", terminalValue(s, f.now(), detail), f.cfg.Retention)
+	return err
 }
 
 // Release deletes the key: the email was surely not sent and the job will
 // come back (retry). Releasing a key that is already gone succeeds.
 func (f *Fence) Release(ctx context.Context, campaign, user, token string) error {
-	return f.owner(ctx, "release", campaign, user, token, "del", "", 0)
+	_, err := f.owner(ctx, "release", campaign, user, token, "del", "", 0)
+	return err
 }
 
 // Get returns the record of (campaign, user) and whether there is one.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
@@ -29,6 +30,9 @@ var suite = []struct {
 	{"Restore", testRestore},
 	{"TTLs", testTTLs},
 	{"EmptyKey", testEmptyKey},
+	{"Resendable", testResendable},
+	{"SentWins", testSentWins},
+	{"LeasesOnRedisClock", testLeasesOnRedisClock},
 }
 
 func TestFence(t *testing.T) {
@@ -199,10 +203,109 @@ func testExpiredSendingResend(t *testing.T, b backend) {
 	require.Equal(t, c.Token, r.Owner)
 	requireTTL(t, rdb, f.Key(camp, user), 2*10*time.Second)
 
-	require.ErrorIs(t, f.MarkSent(ctx, camp, user, a.Token, "ses-a"), ErrNotOwner)
+	require.ErrorIs(t, f.MarkFailed(ctx, camp, user, a.Token, "x"), ErrNotOwner)
 	require.NoError(t, f.Arm(ctx, camp, user, c.Token))
 	require.NoError(t, f.MarkSent(ctx, camp, user, c.Token, "ses-c"))
 	require.Equal(t, "ses-c", mustGet(t, f).MessageID)
+
+	// The resend's own lease expiring while sending is held, whatever the
+	// policy: a user is resent at most once.
+	u2 := "u-twice"
+	first := mustClaimUser(t, f, u2)
+	require.NoError(t, f.Arm(ctx, camp, u2, first.Token))
+	clk.Add(11 * time.Second)
+	second, err := f.Claim(ctx, camp, u2)
+	require.NoError(t, err)
+	require.Equal(t, Won, second.Outcome)
+	require.True(t, second.Reclaimed)
+	require.True(t, mustGetUser(t, f, u2).Resend, "the resend is marked in the key")
+	require.NoError(t, f.Arm(ctx, camp, u2, second.Token))
+	require.True(t, mustGetUser(t, f, u2).Resend, "arming keeps the mark")
+	clk.Add(11 * time.Second)
+	third, err := f.Claim(ctx, camp, u2)
+	require.NoError(t, err)
+	require.Equal(t, Held, third.Outcome, "the one resend was used")
+	require.Equal(t, Ambiguous, mustGetUser(t, f, u2).State)
+}
+
+func mustGetUser(t *testing.T, f *Fence, u string) Record {
+	t.Helper()
+	r, ok, err := f.Get(context.Background(), camp, u)
+	require.NoError(t, err)
+	require.True(t, ok, "key of %s must exist", u)
+	return r
+}
+
+// testResendable: an ambiguous SES answer under --on-ambiguous resend
+// releases the key for one resend; the resend's own ambiguous answer is
+// refused (ErrResendSpent) and must be held.
+func testResendable(t *testing.T, b backend) {
+	ctx := context.Background()
+	f, _, rdb := newFence(t, b, Config{Lease: 10 * time.Second, Retention: time.Hour, OnAbandoned: Resend})
+	a := mustClaim(t, f, Won)
+	require.NoError(t, f.Arm(ctx, camp, user, a.Token))
+	require.NoError(t, f.MarkResendable(ctx, camp, user, a.Token, "ses 503"))
+	r := mustGet(t, f)
+	require.Equal(t, Resendable, r.State)
+	require.Equal(t, "ses 503", r.Reason)
+	require.False(t, r.State.Terminal())
+	requireTTL(t, rdb, f.Key(camp, user), time.Hour)
+
+	c := mustClaim(t, f, Won)
+	require.True(t, c.Reclaimed)
+	require.Equal(t, Resendable, c.Record.State)
+	require.NoError(t, f.Arm(ctx, camp, user, c.Token))
+	require.ErrorIs(t, f.MarkResendable(ctx, camp, user, c.Token, "ses 503 again"), ErrResendSpent)
+	require.Equal(t, Sending, mustGet(t, f).State, "a refused resendable mark changes nothing")
+	require.NoError(t, f.MarkAmbiguous(ctx, camp, user, c.Token, "ses 503 again"))
+	mustClaim(t, f, Done)
+
+	// A claim resent after a lost reply keeps saying reclaimed.
+	u := "u-lost-reply"
+	x := mustClaimUser(t, f, u)
+	require.NoError(t, f.Arm(ctx, camp, u, x.Token))
+	require.NoError(t, f.MarkResendable(ctx, camp, u, x.Token, "503"))
+	y, err := f.Claim(ctx, camp, u)
+	require.NoError(t, err)
+	require.True(t, y.Reclaimed)
+}
+
+// testSentWins: the sent mark of an owner that lost its key still records
+// sent, unless another owner already settled the key.
+func testSentWins(t *testing.T, b backend) {
+	ctx := context.Background()
+	f, clk, rdb := newFence(t, b, Config{Lease: 10 * time.Second, Retention: time.Hour})
+
+	// A failover lost the key while the request was on the wire.
+	a := mustClaim(t, f, Won)
+	require.NoError(t, f.Arm(ctx, camp, user, a.Token))
+	require.NoError(t, rdb.Del(ctx, f.Key(camp, user)).Err())
+	require.ErrorIs(t, f.MarkSent(ctx, camp, user, a.Token, sesID), ErrSentOverLostClaim)
+	r := mustGet(t, f)
+	require.Equal(t, Sent, r.State)
+	require.Equal(t, sesID, r.MessageID)
+	requireTTL(t, rdb, f.Key(camp, user), time.Hour)
+	mustClaim(t, f, Done)
+
+	// Another sender claimed the lost key: sent wins, and that claim can no
+	// longer arm (it must not send).
+	u := "u-taken"
+	old := mustClaimUser(t, f, u)
+	require.NoError(t, f.Arm(ctx, camp, u, old.Token))
+	require.NoError(t, rdb.Del(ctx, f.Key(camp, u)).Err())
+	taker := mustClaimUser(t, f, u)
+	require.ErrorIs(t, f.MarkSent(ctx, camp, u, old.Token, sesID), ErrSentOverLostClaim)
+	require.ErrorIs(t, f.Arm(ctx, camp, u, taker.Token), ErrNotOwner)
+	require.Equal(t, Sent, mustGetUser(t, f, u).State)
+
+	// Another owner already recorded a terminal state: that stands.
+	u = "u-settled"
+	old = mustClaimUser(t, f, u)
+	clk.Add(10 * time.Second)
+	cur := mustClaimUser(t, f, u)
+	require.NoError(t, f.MarkFailed(ctx, camp, u, cur.Token, "rejected"))
+	require.ErrorIs(t, f.MarkSent(ctx, camp, u, old.Token, sesID), ErrNotOwner)
+	require.Equal(t, Failed, mustGetUser(t, f, u).State)
 }
 
 func testDoneForTerminal(t *testing.T, b backend) {
@@ -250,13 +353,13 @@ func testStaleOwner(t *testing.T, b backend) {
 
 	for name, err := range map[string]error{
 		"arm":       f.Arm(ctx, camp, user, stale.Token),
-		"sent":      f.MarkSent(ctx, camp, user, stale.Token, sesID),
 		"release":   f.Release(ctx, camp, user, stale.Token),
 		"failed":    f.MarkFailed(ctx, camp, user, stale.Token, "x"),
 		"dead":      f.MarkDeadLettered(ctx, camp, user, stale.Token, "x"),
 		"expired":   f.MarkExpired(ctx, camp, user, stale.Token),
 		"ambiguous": f.MarkAmbiguous(ctx, camp, user, stale.Token, "x"),
-		"garbage":   f.MarkSent(ctx, camp, user, "not-a-token", sesID),
+		"resend":    f.MarkResendable(ctx, camp, user, stale.Token, "x"),
+		"garbage":   f.MarkFailed(ctx, camp, user, "not-a-token", "x"),
 	} {
 		require.ErrorIs(t, err, ErrNotOwner, name)
 	}
@@ -271,8 +374,9 @@ func testStaleOwner(t *testing.T, b backend) {
 	require.ErrorIs(t, f.MarkSent(ctx, camp, user, stale.Token, "ses-other"), ErrNotOwner)
 	require.Equal(t, Sent, mustGet(t, f).State)
 
-	// Marking a key nobody claimed is not allowed either.
-	require.ErrorIs(t, f.MarkSent(ctx, "other", user, cur.Token, sesID), ErrNotOwner)
+	// Marking a key nobody claimed is not allowed either (sent aside: see
+	// testSentWins).
+	require.ErrorIs(t, f.MarkFailed(ctx, "other", user, cur.Token, "x"), ErrNotOwner)
 }
 
 func testRepeats(t *testing.T, b backend) {
@@ -434,4 +538,44 @@ func requireTTL(t *testing.T, rdb redis.UniversalClient, key string, want time.D
 	got, err := rdb.PTTL(context.Background(), key).Result()
 	require.NoError(t, err)
 	require.InDelta(t, want.Seconds(), got.Seconds(), 5, "TTL of %s", key)
+}
+
+// testLeasesOnRedisClock: without an injected clock the lease deadline is
+// Redis's TIME plus the lease.
+func testLeasesOnRedisClock(t *testing.T, b backend) {
+	ctx := context.Background()
+	rdb, prefix := b.client(t)
+	f, err := New(rdb, Config{Prefix: prefix, Lease: time.Minute}, nil)
+	require.NoError(t, err)
+	before, err := rdb.Time(ctx).Result()
+	require.NoError(t, err)
+	c := mustClaim(t, f, Won)
+	r := mustGet(t, f)
+	require.WithinDuration(t, before.Add(time.Minute), r.Deadline, 2*time.Second)
+	require.NoError(t, f.Arm(ctx, camp, user, c.Token))
+	require.WithinDuration(t, before.Add(time.Minute), mustGet(t, f).Deadline, 2*time.Second)
+}
+
+// A sender's clock never decides a lease: with Redis's clock far from the
+// local one, deadlines follow Redis, and a claim is busy or free by Redis's
+// time alone.
+func TestLeaseUsesRedisTimeNotLocalClock(t *testing.T) {
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	redisNow := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	mr.SetTime(redisNow)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	f, err := New(rdb, Config{Lease: 10 * time.Second}, nil)
+	require.NoError(t, err)
+
+	a := mustClaim(t, f, Won)
+	require.NoError(t, f.Arm(ctx, camp, user, a.Token))
+	r := mustGet(t, f)
+	require.True(t, r.Deadline.Equal(redisNow.Add(10*time.Second)), "deadline %s", r.Deadline)
+
+	// By the local clock (2026) the lease is long over; by Redis's it is not.
+	mustClaim(t, f, Busy)
+	mr.SetTime(redisNow.Add(11 * time.Second))
+	mustClaim(t, f, Held)
 }

@@ -22,6 +22,10 @@ const (
 	Ambiguous    State = "ambiguous"
 	DeadLettered State = "dead_lettered"
 	Expired      State = "expired"
+	// Resendable is an ambiguous outcome released for the one resend that
+	// --on-ambiguous resend allows. It is neither in flight nor terminal:
+	// the next Claim takes it (Reclaimed).
+	Resendable State = "resendable"
 )
 
 // Terminal reports whether s settles the key: Claim answers Done.
@@ -35,10 +39,22 @@ func (s State) Terminal() bool {
 
 // The one-letter tags of the stored values. The Lua scripts know them too.
 var stateTags = map[State]byte{
-	Claimed: 'c', Sending: 'n', Sent: 's', Failed: 'f', Ambiguous: 'a', DeadLettered: 'd', Expired: 'e',
+	Claimed: 'c', Sending: 'n', Sent: 's', Failed: 'f', Ambiguous: 'a', DeadLettered: 'd', Expired: 'e', Resendable: 'r',
 }
 
+// The in-flight tags of the one resend (--on-ambiguous resend).
+const (
+	resendClaimedTag = 'C'
+	resendSendingTag = 'N'
+)
+
 func stateOf(tag byte) (State, bool) {
+	switch tag {
+	case resendClaimedTag:
+		return Claimed, true
+	case resendSendingTag:
+		return Sending, true
+	}
 	for s, t := range stateTags {
 		if t == tag {
 			return s, true
@@ -58,9 +74,12 @@ type Record struct {
 	MessageID string
 	// At is when the terminal state was recorded.
 	At time.Time
-	// Reason says why (failed, ambiguous, dead_lettered), cut to MaxReason
-	// bytes: the ledger keeps the full text.
+	// Reason says why (failed, ambiguous, dead_lettered, resendable), cut
+	// to MaxReason bytes: the ledger keeps the full text.
 	Reason string
+	// Resend is set on an in-flight record of the one resend that
+	// --on-ambiguous resend allows: if it is abandoned too, it is held.
+	Resend bool
 }
 
 // MaxReason is the longest reason a fence record keeps, in bytes.
@@ -79,6 +98,12 @@ func inflightValue(s State, deadline time.Time, token string) string {
 // f|<at ms>|<reason>, ...
 func terminalValue(s State, at time.Time, detail string) string {
 	return string(stateTags[s]) + "|" + strconv.FormatInt(at.UnixMilli(), 10) + "|" + detail
+}
+
+// resendableValue encodes a key released for its one resend:
+// r|<at ms>|<reason>.
+func resendableValue(at time.Time, reason string) string {
+	return string(stateTags[Resendable]) + "|" + strconv.FormatInt(at.UnixMilli(), 10) + "|" + reason
 }
 
 // encodeRecord is terminalValue for a whole Record (Restore).
@@ -112,6 +137,7 @@ func decodeValue(v string) (Record, error) {
 	switch s {
 	case Claimed, Sending:
 		r.Deadline, r.Owner = t, parts[2]
+		r.Resend = parts[0][0] == resendClaimedTag || parts[0][0] == resendSendingTag
 	case Sent:
 		r.At, r.MessageID = t, unpackMessageID(parts[2])
 	default:

@@ -16,8 +16,9 @@
 #   KAFKA_BROKERS            ours: 127.0.0.1:39092 (controller 39093)
 #   REDIS_URL                ours: redis://127.0.0.1:36379/0
 #   AWS_ENDPOINT_URL_SESV2   ours: http://127.0.0.1:38005
+#   AWS_ENDPOINT_URL_S3      ours: http://127.0.0.1:35000 (moto)
 #
-# State lives in .cache/ (git-ignored): .cache/kafka/libs (broker jars from
+# State lives in .cache/ (git-ignored): .cache/moto/venv (moto from PyPI), .cache/kafka/libs (broker jars from
 # Maven Central, see scripts/kafka/pom.xml) and .cache/services/ (pids, logs,
 # data). Kafka is formatted fresh on every start (empty cluster); Redis keeps
 # its append-only file in .cache/services/redis across restarts.
@@ -49,10 +50,12 @@ KAFKA_PORT=39092
 KAFKA_CONTROLLER_PORT=39093
 REDIS_PORT=36379
 SES_PORT=38005
+MOTO_PORT=35000
 
 OUR_KAFKA="127.0.0.1:$KAFKA_PORT"
 OUR_REDIS="redis://127.0.0.1:$REDIS_PORT/0"
 OUR_SES="http://127.0.0.1:$SES_PORT"
+OUR_MOTO="http://127.0.0.1:$MOTO_PORT"
 
 # Generous quota so rate limiting in our code is what gets tested, not the emulator's.
 SES_ACCOUNT_JSON='{"DedicatedIpAutoWarmupEnabled":false,"Details":{"AdditionalContactEmailAddresses":[],"ContactLanguage":"EN","MailType":"TRANSACTIONAL","ReviewDetails":{"CaseId":"sendonce-local","Status":"GRANTED"},"UseCaseDescription":"sendonce integration tests","WebsiteURL":"https://example.com"},"EnforcementStatus":"HEALTHY","ProductionAccessEnabled":true,"SendingEnabled":true,"SendQuota":{"Max24HourSend":10000000,"MaxSendRate":2000,"SentLast24Hours":0},"SuppressionAttributes":{"SuppressedReasons":[]}}'
@@ -414,6 +417,90 @@ ses_status() {
   echo "ses: stopped"; return 1
 }
 
+# ---------------------------------------------------------------- moto
+
+# moto (PyPI moto[server], pinned) answers the AWS APIs the tests need
+# besides SES: S3 today (the Athena result files), SNS/SQS next. One server,
+# in a virtualenv under .cache/moto; everything is in memory (a restart
+# empties it). Readiness: GET /moto-api/data.json.
+MOTO_VERSION=5.2.5
+MOTO_VENV="$CACHE/moto/venv"
+MOTO_SVC="$SVC/moto"
+MOTO_PID="$MOTO_SVC/moto.pid"
+MOTO_LOG="$MOTO_SVC/moto.log"
+MOTO_BIN="$MOTO_VENV/bin/moto_server"
+
+moto_healthy() { curl -fsS -o /dev/null --max-time 2 "$OUR_MOTO/moto-api/data.json" 2>/dev/null; }
+
+moto_venv() {
+  local stamp="$MOTO_VENV/.moto-$MOTO_VERSION"
+  if [[ -f "$stamp" && -x "$MOTO_BIN" ]]; then
+    return 0
+  fi
+  command -v python3 >/dev/null || apt_install moto python3
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    apt_install moto python3-venv
+  fi
+  log "moto: installing moto[server]==$MOTO_VERSION (pip) into ${MOTO_VENV#"$ROOT"/}"
+  local t0; t0="$(now)"
+  rm -rf "$MOTO_VENV"
+  python3 -m venv "$MOTO_VENV" >"$MOTO_SVC/pip.log" 2>&1 || fail moto "python3 -m venv failed" "$MOTO_SVC/pip.log"
+  "$MOTO_VENV/bin/pip" install --disable-pip-version-check --no-input -q "moto[server]==$MOTO_VERSION" >>"$MOTO_SVC/pip.log" 2>&1 ||
+    fail moto "pip install moto[server]==$MOTO_VERSION failed" "$MOTO_SVC/pip.log"
+  [[ -x "$MOTO_BIN" ]] || fail moto "pip did not install $MOTO_BIN" "$MOTO_SVC/pip.log"
+  touch "$stamp"
+  log "moto: virtualenv ready in $(since "$t0")s"
+}
+
+moto_up() {
+  if external AWS_ENDPOINT_URL_S3 "$OUR_MOTO"; then
+    log "moto: using external AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3"
+    return 0
+  fi
+  mkdir -p "$MOTO_SVC"
+  need_cmd moto curl curl
+  moto_venv
+  local pid; pid="$(read_pid "$MOTO_PID")"
+  if pid_matches "$pid" "$MOTO_BIN" && moto_healthy; then
+    log "moto: already running on $OUR_MOTO (pid $pid)"
+    return 0
+  fi
+  if pid_matches "$pid" "$MOTO_BIN"; then
+    log "moto: pid $pid is not answering, restarting it"
+    stop_pid moto "$pid" "$MOTO_BIN" 10
+  fi
+  rm -f "$MOTO_PID"
+  port_open "$MOTO_PORT" && fail moto "port 127.0.0.1:$MOTO_PORT is already in use by another process"
+  local t0; t0="$(now)"
+  setsid nohup "$MOTO_BIN" -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 </dev/null 9>&- &
+  pid=$!
+  echo "$pid" >"$MOTO_PID"
+  local i
+  for ((i = 0; i < 300; i++)); do
+    moto_healthy && break
+    pid_alive "$pid" || fail moto "moto_server exited" "$MOTO_LOG"
+    sleep 0.1
+  done
+  moto_healthy || fail moto "no answer from $OUR_MOTO/moto-api/data.json within 30s" "$MOTO_LOG"
+  log "moto: ready on $OUR_MOTO in $(since "$t0")s (pid $pid)"
+}
+
+moto_down() {
+  local pid; pid="$(read_pid "$MOTO_PID")"
+  if pid_matches "$pid" "$MOTO_BIN"; then
+    stop_pid moto "$pid" "$MOTO_BIN" 10
+  fi
+  rm -f "$MOTO_PID"
+}
+
+moto_status() {
+  if external AWS_ENDPOINT_URL_S3 "$OUR_MOTO"; then echo "moto: external $AWS_ENDPOINT_URL_S3"; return 0; fi
+  local pid; pid="$(read_pid "$MOTO_PID")"
+  if pid_matches "$pid" "$MOTO_BIN" && moto_healthy; then echo "moto: running $OUR_MOTO pid $pid"; return 0; fi
+  if pid_alive "$pid"; then echo "moto: NOT ANSWERING pid $pid (log: ${MOTO_LOG#"$ROOT"/})"; return 1; fi
+  echo "moto: stopped"; return 1
+}
+
 # ---------------------------------------------------------------- commands
 
 print_env() {
@@ -422,6 +509,7 @@ print_env() {
     "KAFKA_BROKERS=${KAFKA_BROKERS:-$OUR_KAFKA}" \
     "REDIS_URL=${REDIS_URL:-$OUR_REDIS}" \
     "AWS_ENDPOINT_URL_SESV2=${AWS_ENDPOINT_URL_SESV2:-$OUR_SES}" \
+    "AWS_ENDPOINT_URL_S3=${AWS_ENDPOINT_URL_S3:-$OUR_MOTO}" \
     "AWS_REGION=${AWS_REGION:-us-east-1}" \
     "AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test}" \
     "AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}" \
@@ -467,6 +555,7 @@ main() {
       local t0; t0="$(now)"
       redis_up
       ses_up
+      moto_up
       kafka_up
       tools_up
       log "all services up in $(since "$t0")s"
@@ -475,6 +564,7 @@ main() {
     down)
       lock
       ses_down
+      moto_down
       kafka_down
       redis_down
       ;;
@@ -484,6 +574,7 @@ main() {
       kafka_status || rc=1
       redis_status || rc=1
       ses_status || rc=1
+      moto_status || rc=1
       return $rc
       ;;
     *) usage ;;

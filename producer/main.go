@@ -135,7 +135,7 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 		go srv.Serve()
 		defer srv.Shutdown(context.WithoutCancel(ctx))
 	}
-	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: cmd.Common.BrokerList(), ClientID: "producer", Logger: log, Registerer: reg}, producer.ClientOpts()...)
+	cl, err := kafka.NewClient(cmd.Common.KafkaClient("producer", log, reg), producer.ClientOpts()...)
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer, lookup
 	if err != nil {
 		return usageError{err}
 	}
-	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: cmd.Common.BrokerList(), ClientID: "producer-status", Logger: log})
+	cl, err := kafka.NewClient(cmd.Common.KafkaClient("producer-status", log, nil))
 	if err != nil {
 		return err
 	}

@@ -14,12 +14,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/sendonce/sendonce/pkg/config"
 	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/metrics"
+	"github.com/sendonce/sendonce/pkg/redisconn"
 	"github.com/sendonce/sendonce/pkg/retrier"
 )
 
@@ -90,8 +89,12 @@ func runRetrier(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: common.BrokerList(), ClientID: "retrier", Logger: log, Registerer: reg}, r.ClientOpts()...)
+	cl, err := kafka.NewClient(common.KafkaClient("retrier", log, reg), r.ClientOpts()...)
 	if err != nil {
+		return err
+	}
+	if err := kafka.WaitReachable(ctx, cl, common.BrokerList(), common.StartupTimeout); err != nil {
+		cl.Close()
 		return err
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -132,22 +135,23 @@ func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	opt, err := redis.ParseURL(common.RedisURL)
+	rdb, err := redisconn.New(ctx, common.RedisConfig(0))
 	if err != nil {
-		return fmt.Errorf("parsing REDIS_URL: %w", err)
+		return err
 	}
-	opt.ReadTimeout, opt.WriteTimeout = common.RedisTimeout, common.RedisTimeout
-	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	fnc, err := fence.New(rdb, fence.Config{Prefix: common.TopicPrefix, Timeout: common.RedisTimeout}, nil)
 	if err != nil {
 		return err
 	}
-	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: common.BrokerList(), ClientID: "retrier-redrive", Logger: log})
+	cl, err := kafka.NewClient(common.KafkaClient("retrier-redrive", log, nil))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	if err := kafka.WaitReachable(ctx, cl, common.BrokerList(), common.StartupTimeout); err != nil {
+		return err
+	}
 	rep, err := retrier.Redrive(ctx, cl, fnc, retrier.RedriveOptions{
 		Topics: kafka.Topics{Prefix: common.TopicPrefix}, Campaign: *campaign, Reason: *reason, Log: log,
 	})

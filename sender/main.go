@@ -18,13 +18,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sendonce/sendonce/pkg/config"
 	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/metrics"
 	"github.com/sendonce/sendonce/pkg/ratelimit"
+	"github.com/sendonce/sendonce/pkg/redisconn"
 	"github.com/sendonce/sendonce/pkg/retry"
 	"github.com/sendonce/sendonce/pkg/sender"
 	"github.com/sendonce/sendonce/pkg/ses"
@@ -126,7 +126,7 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	reg := metrics.NewRegistry()
-	rdb, err := newRedis(f.common)
+	rdb, err := newRedis(ctx, f.common)
 	if err != nil {
 		return err
 	}
@@ -147,8 +147,12 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: f.common.BrokerList(), ClientID: "sender", Logger: log, Registerer: reg}, s.ClientOpts()...)
+	cl, err := kafka.NewClient(f.common.KafkaClient("sender", log, reg), s.ClientOpts()...)
 	if err != nil {
+		return err
+	}
+	if err := kafka.WaitReachable(ctx, cl, f.common.BrokerList(), f.common.StartupTimeout); err != nil {
+		cl.Close()
 		return err
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -176,14 +180,10 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	return s.Run(ctx, cl)
 }
 
-func newRedis(c config.Common) (*redis.Client, error) {
-	opt, err := redis.ParseURL(c.RedisURL)
-	if err != nil {
-		return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
-	}
-	fence.ClientOptions(opt, c.RedisTimeout)
-	opt.PoolSize = 512
-	return redis.NewClient(opt), nil
+// newRedis is the one Redis client of the sender's commands: TLS, password
+// file and per-call timeouts from the common flags, pinged at start.
+func newRedis(ctx context.Context, c config.Common) (*redis.Client, error) {
+	return redisconn.New(ctx, c.RedisConfig(512))
 }
 
 func runReplay(ctx context.Context, args []string, stderr io.Writer) error {
@@ -212,11 +212,14 @@ func runReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	default:
 		return errors.New("give exactly one of --to earliest or --to-time RFC3339")
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(common.BrokerList()...))
+	cl, err := kafka.NewClient(common.KafkaClient("sender-replay", nil, nil))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	if err := kafka.WaitReachable(ctx, cl, common.BrokerList(), common.StartupTimeout); err != nil {
+		return err
+	}
 	topics := kafka.Topics{Prefix: common.TopicPrefix}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -250,7 +253,7 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) error {
 	if *campaign == "" {
 		return errors.New("--campaign is required")
 	}
-	rdb, err := newRedis(common)
+	rdb, err := newRedis(ctx, common)
 	if err != nil {
 		return err
 	}
@@ -259,11 +262,14 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(common.BrokerList()...))
+	cl, err := kafka.NewClient(common.KafkaClient("sender-fence-restore", nil, nil))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	if err := kafka.WaitReachable(ctx, cl, common.BrokerList(), common.StartupTimeout); err != nil {
+		return err
+	}
 	sum, err := sender.RestoreFence(ctx, cl, kafka.Topics{Prefix: common.TopicPrefix}, *campaign, fnc)
 	if err != nil {
 		return err

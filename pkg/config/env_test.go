@@ -54,7 +54,7 @@ func TestEnvNames(t *testing.T) {
 }
 
 func TestCommonValidate(t *testing.T) {
-	base := Common{Brokers: "a:1", RedisURL: "redis://x:1/0", TopicPrefix: "sendonce", RedisTimeout: time.Second}
+	base := Common{Brokers: "a:1", RedisURL: "redis://x:1/0", TopicPrefix: "sendonce", RedisTimeout: time.Second, StartupTimeout: time.Second}
 	require.NoError(t, base.Validate())
 	c := base
 	c.Brokers = " , "

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/sendonce/sendonce/pkg/kafka"
+	"github.com/sendonce/sendonce/pkg/redisconn"
 )
 
 // Common holds what every binary needs to reach Kafka, Redis and expose
@@ -20,6 +22,13 @@ type Common struct {
 	LogFormat   string
 	// RedisTimeout bounds each Redis call.
 	RedisTimeout time.Duration
+	// StartupTimeout bounds how long a binary waits for Kafka at start
+	// before it exits with what to check.
+	StartupTimeout time.Duration
+	// Kafka is TLS and SASL to the brokers (--kafka-*).
+	Kafka kafka.Security
+	// Redis is TLS and the password file beside RedisURL (--redis-*).
+	Redis redisconn.Security
 }
 
 // RegisterCommon binds the common flags with their defaults.
@@ -31,6 +40,9 @@ func RegisterCommon(fs *flag.FlagSet, c *Common, metricsAddr string) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "auto", "text, json, or auto (text on a terminal, json otherwise)")
 	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 2*time.Second, "timeout of each Redis call")
+	fs.DurationVar(&c.StartupTimeout, "startup-timeout", 30*time.Second, "how long to wait for Kafka at start before exiting with what to check")
+	c.Kafka.RegisterFlags(fs)
+	c.Redis.RegisterFlags(fs)
 }
 
 // Errors returned by Common.Validate.
@@ -56,9 +68,18 @@ func (c *Common) Validate() error {
 	if len(c.BrokerList()) == 0 {
 		return ErrNoBrokers
 	}
-	u, err := url.Parse(c.RedisURL)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-		return fmt.Errorf("%w (got %q)", ErrRedisURL, c.RedisURL)
+	if err := c.RedisConfig(0).Validate(); err != nil {
+		if errors.Is(err, redisconn.ErrURL) {
+			// Never the URL itself: it may hold a password.
+			return fmt.Errorf("%w (the URL is not printed: it may hold a password)", ErrRedisURL)
+		}
+		return err
+	}
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	if c.StartupTimeout <= 0 {
+		return errors.New("--startup-timeout must be positive")
 	}
 	if c.TopicPrefix == "" || strings.Trim(c.TopicPrefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
 		return fmt.Errorf("%w (got %q)", ErrTopicPrefix, c.TopicPrefix)

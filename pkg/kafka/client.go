@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,19 +21,33 @@ type ClientConfig struct {
 	Logger   *slog.Logger
 	// Registerer receives franz-go's client metrics (kprom); nil: none.
 	Registerer prometheus.Registerer
+	// Security is TLS and SASL (zero: plaintext, no authentication).
+	Security Security
 }
+
+// securityLoadTimeout bounds loading the AWS credential chain for MSK IAM.
+const securityLoadTimeout = 30 * time.Second
 
 // NewClient builds a franz-go client with the shared defaults plus opts:
 // idempotent acks=all produce (franz-go's default), slog logging at warn and
-// above, kprom metrics under sendonce_kafka_*.
+// above, kprom metrics under sendonce_kafka_*, and cfg.Security's TLS and
+// SASL. Every client of every binary and subcommand is built here, so that
+// TLS and authentication cannot differ between them.
 func NewClient(cfg ClientConfig, opts ...kgo.Opt) (*kgo.Client, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, fmt.Errorf("kafka client: no brokers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), securityLoadTimeout)
+	sec, err := cfg.Security.Opts(ctx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("kafka client security: %w", err)
 	}
 	base := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	}
+	base = append(base, sec...)
 	if cfg.ClientID != "" {
 		base = append(base, kgo.ClientID("sendonce-"+cfg.ClientID))
 	}

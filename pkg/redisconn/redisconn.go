@@ -1,0 +1,177 @@
+// Package redisconn builds the one Redis client every binary and subcommand
+// uses (the fence, the shared rate limit, fence-restore, redrive), so that
+// TLS, authentication and timeouts cannot differ between them. It never
+// prints a Redis URL with its password.
+package redisconn
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sendonce/sendonce/pkg/secret"
+)
+
+// Security holds the TLS and password settings beside the URL.
+type Security struct {
+	// CAFile is a PEM bundle of the CAs that sign the server's certificate
+	// (rediss:// only; empty: the system's CAs).
+	CAFile string
+	// CertFile and KeyFile are a client certificate and key (mTLS).
+	CertFile, KeyFile string
+	// PasswordFile holds the password (AUTH), instead of the URL's.
+	PasswordFile string
+	// Insecure allows ?skip_verify=true in a rediss:// URL.
+	Insecure bool
+}
+
+// RegisterFlags binds the --redis-* security flags.
+func (s *Security) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&s.CAFile, "redis-ca-file", "", "PEM file of the CAs that sign the Redis server's certificate (rediss:// only)")
+	fs.StringVar(&s.CertFile, "redis-cert-file", "", "PEM client certificate for mTLS to Redis (rediss:// only)")
+	fs.StringVar(&s.KeyFile, "redis-key-file", "", "PEM client key for mTLS to Redis (rediss:// only)")
+	fs.StringVar(&s.PasswordFile, "redis-password-file", "", "file holding the Redis password (instead of one in the URL)")
+	fs.BoolVar(&s.Insecure, "redis-insecure", false, "allow skip_verify=true in a rediss:// URL (never in production)")
+}
+
+// Config says how to build a client.
+type Config struct {
+	URL      string
+	Security Security
+	// Timeout bounds dialing and each call (go-redis honours the context
+	// deadline only with ContextTimeoutEnabled, which New sets).
+	Timeout time.Duration
+	// PoolSize is the connection pool size (0: go-redis's default).
+	PoolSize int
+}
+
+// Errors returned by Validate and Options.
+var (
+	// ErrURL is returned for a URL that is not redis://, rediss:// or
+	// unix://. The URL itself is not in the message: it may hold a password.
+	ErrURL = errors.New("invalid Redis URL: want redis://[user@]host:port/db, rediss:// for TLS, or unix:// (the URL is not printed: it may hold a password)")
+	// ErrSkipVerify is returned for skip_verify=true without --redis-insecure.
+	ErrSkipVerify = errors.New("the Redis URL turns certificate verification off (skip_verify): give --redis-ca-file with the server's CA instead, or --redis-insecure for a test")
+	// ErrTLSFlags is returned for TLS files with a redis:// URL.
+	ErrTLSFlags = errors.New("--redis-ca-file, --redis-cert-file and --redis-key-file need a rediss:// URL")
+)
+
+// Validate says what is wrong, in words, without reading files.
+func (c Config) Validate() error {
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+		return ErrURL
+	}
+	s := c.Security
+	if u.Scheme != "rediss" && (s.CAFile != "" || s.CertFile != "" || s.KeyFile != "") {
+		return ErrTLSFlags
+	}
+	if (s.CertFile == "") != (s.KeyFile == "") {
+		return errors.New("redis mTLS needs both --redis-cert-file and --redis-key-file")
+	}
+	if sv := u.Query().Get("skip_verify"); sv != "" && sv != "false" && sv != "0" && !s.Insecure {
+		return ErrSkipVerify
+	}
+	if _, has := u.User.Password(); has && s.PasswordFile != "" {
+		return errors.New("the Redis password is given twice: in the URL and in --redis-password-file; keep the file")
+	}
+	return nil
+}
+
+// Options returns the go-redis options of c: the URL's, plus the CA, the
+// client certificate, the password file and the timeouts. Files are read
+// here, so a missing one fails at start with its flag named.
+func Options(c Config) (*redis.Options, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	opt, err := redis.ParseURL(c.URL)
+	if err != nil {
+		// go-redis's messages name the part that is wrong (scheme, db,
+		// option), never the password.
+		return nil, fmt.Errorf("parsing the Redis URL %s: %w", Redact(c.URL), err)
+	}
+	s := c.Security
+	if opt.TLSConfig != nil {
+		if s.CAFile != "" {
+			pem, err := os.ReadFile(s.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("--redis-ca-file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--redis-ca-file %s holds no PEM certificate", s.CAFile)
+			}
+			opt.TLSConfig.RootCAs = pool
+		}
+		if s.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("--redis-cert-file/--redis-key-file: %w", err)
+			}
+			opt.TLSConfig.Certificates = []tls.Certificate{cert}
+		}
+	}
+	if s.PasswordFile != "" {
+		pw, err := secret.ReadFile(s.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-password-file: %w", err)
+		}
+		opt.Password = pw
+	}
+	opt.ContextTimeoutEnabled = true
+	if c.Timeout > 0 {
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = c.Timeout, c.Timeout, c.Timeout
+	}
+	if c.PoolSize > 0 {
+		opt.PoolSize = c.PoolSize
+	}
+	return opt, nil
+}
+
+// New builds the client and pings Redis once, so that a wrong address,
+// CA or password fails at start with what to check.
+func New(ctx context.Context, c Config) (*redis.Client, error) {
+	opt, err := Options(c)
+	if err != nil {
+		return nil, err
+	}
+	rdb := redis.NewClient(opt)
+	if err := Ping(ctx, rdb, c); err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	return rdb, nil
+}
+
+// Ping checks that Redis answers, within c.Timeout (2s when unset).
+func Ping(ctx context.Context, rdb redis.UniversalClient, c Config) error {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis unreachable at %s: check --redis-url (REDIS_URL), and for TLS the rediss:// scheme and --redis-ca-file, and the password (--redis-password-file): %w", Redact(c.URL), err)
+	}
+	return nil
+}
+
+// Redact returns the URL with its password replaced, for messages and
+// logs. A URL that does not parse is not shown at all.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable Redis URL, not shown)"
+	}
+	return u.Redacted()
+}

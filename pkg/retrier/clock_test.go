@@ -5,16 +5,20 @@ import (
 	"time"
 )
 
-// fakeClock is a Clock that moves only when the test says so.
+// fakeClock is a Clock that moves only when the test says so. Like the
+// real one it has two readings: the wall clock (Now), which Step can move
+// back or forward as NTP does, and a monotonic one that only Advance moves
+// and that times AfterFunc.
 type fakeClock struct {
 	mu     sync.Mutex
 	now    time.Time
+	mono   time.Duration
 	timers map[*fakeTimer]struct{}
 }
 
 type fakeTimer struct {
 	c  *fakeClock
-	at time.Time
+	at time.Duration // on the monotonic reading
 	f  func()
 }
 
@@ -30,7 +34,7 @@ func (c *fakeClock) Now() time.Time {
 
 func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
 	c.mu.Lock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
+	t := &fakeTimer{c: c, at: c.mono + d, f: f}
 	if d <= 0 {
 		c.mu.Unlock()
 		go f()
@@ -54,9 +58,10 @@ func (t *fakeTimer) Stop() bool {
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
+	c.mono += d
 	var due []*fakeTimer
 	for t := range c.timers {
-		if !t.at.After(c.now) {
+		if t.at <= c.mono {
 			due = append(due, t)
 			delete(c.timers, t)
 		}
@@ -65,4 +70,19 @@ func (c *fakeClock) Advance(d time.Duration) {
 	for _, t := range due {
 		go t.f()
 	}
+}
+
+// Step moves the wall clock alone, back (d < 0) or forward, as an NTP step
+// does: timers keep their monotonic deadlines.
+func (c *fakeClock) Step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// pending is the number of timers armed and not yet fired or stopped.
+func (c *fakeClock) pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
 }

@@ -40,6 +40,11 @@ type Config struct {
 	MaxBatch int
 	// ProduceBackoff is the wait before a failed produce is tried again.
 	ProduceBackoff time.Duration
+	// PausedWake is the longest a paused tier partition sleeps before it
+	// looks at its head again, even when the head is due later: a safety
+	// wake against wall-clock steps (the wait is timed on the monotonic
+	// clock, the due time is wall-clock).
+	PausedWake time.Duration
 	// Partitions and ReplicationFactor are used by Layout when the
 	// retrier creates missing topics.
 	Partitions        int
@@ -59,6 +64,7 @@ func DefaultConfig() Config {
 		FetchMaxWait:           250 * time.Millisecond,
 		MaxBatch:               500,
 		ProduceBackoff:         time.Second,
+		PausedWake:             30 * time.Second,
 		Partitions:             12,
 		ReplicationFactor:      -1,
 	}
@@ -72,6 +78,7 @@ var (
 	ErrFetchWait  = errors.New("fetch max wait must be at least 10ms")
 	ErrBatch      = errors.New("max batch must be at least 1")
 	ErrLayout     = errors.New("--partitions must be at least 1 and --replication-factor -1 or at least 1")
+	ErrPausedWake = errors.New("--paused-wake must be between 1s and 5m: a paused partition must look at its head again soon after a wall-clock step")
 )
 
 // Validate says what is wrong, in words.
@@ -95,6 +102,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w (got %d)", ErrBatch, c.MaxBatch)
 	case c.Partitions < 1 || c.ReplicationFactor == 0 || c.ReplicationFactor < -1:
 		return fmt.Errorf("%w (got %d and %d)", ErrLayout, c.Partitions, c.ReplicationFactor)
+	case c.PausedWake < time.Second || c.PausedWake > 5*time.Minute:
+		return fmt.Errorf("%w (got %s)", ErrPausedWake, c.PausedWake)
 	}
 	if c.ProduceBackoff <= 0 {
 		c.ProduceBackoff = time.Second
@@ -121,6 +130,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "how long SIGTERM waits for in-flight work")
 	fs.DurationVar(&c.CommitInterval, "commit-interval", c.CommitInterval, "how often acknowledged offsets are committed")
 	fs.DurationVar(&c.DepthInterval, "depth-interval", c.DepthInterval, "how often the depth of each tier is measured")
+	fs.DurationVar(&c.PausedWake, "paused-wake", c.PausedWake, "longest a paused tier partition waits before it looks at its next record again (a safety wake against wall-clock steps)")
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of the jobs topic and the tiers, when the retrier creates them")
 	fs.IntVar(&c.ReplicationFactor, "replication-factor", c.ReplicationFactor, "replication of created topics (-1: broker default)")
 }

@@ -72,6 +72,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "batch", mutate: func(c *Config) { c.MaxBatch = 0 }, err: ErrBatch},
 		{name: "partitions", mutate: func(c *Config) { c.Partitions = 0 }, err: ErrLayout},
 		{name: "replication", mutate: func(c *Config) { c.ReplicationFactor = 0 }, err: ErrLayout},
+		{name: "no paused wake", mutate: func(c *Config) { c.PausedWake = 0 }, err: ErrPausedWake},
+		{name: "paused wake too long", mutate: func(c *Config) { c.PausedWake = time.Hour }, err: ErrPausedWake},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

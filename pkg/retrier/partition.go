@@ -63,8 +63,9 @@ type partition struct {
 	bytes     int
 	next      int64 // offset after the last record appended; -1 before the first
 	paused    bool
-	timer     Timer
-	timerAt   time.Time
+	timer     Timer           // nil: none armed, or it fired
+	timerAt   time.Time       // the head due time the timer was armed for
+	timerGen  uint64          // which armed timer is current
 	done      kgo.EpochOffset // next offset to commit; Offset -1: nothing done yet
 	committed int64           // last committed offset (-1: none)
 	stopOnce  sync.Once
@@ -149,8 +150,9 @@ func (p *partition) stopTimerLocked() {
 }
 
 // nextBatch returns the due records at the head of the buffer (at most
-// MaxBatch), or nil. With nothing due it pauses the partition and arms a
-// timer for the head's not-before; with nothing buffered it resumes
+// MaxBatch), or nil. With nothing due it pauses the partition and makes sure
+// a timer is armed for the head's not-before (armLocked); with nothing
+// buffered it resumes
 // fetching: the client then fetches from just after the last record handed
 // to add, so nothing is skipped and nothing is fetched twice.
 func (p *partition) nextBatch() []item {
@@ -171,12 +173,41 @@ func (p *partition) nextBatch() []item {
 	}
 	head := p.buf[0].notBefore
 	p.pauseLocked()
-	if !p.timerAt.Equal(head) {
-		p.stopTimerLocked()
-		p.timerAt = head
-		p.timer = p.r.clk.AfterFunc(head.Sub(now), p.signal)
+	if p.timer == nil || !p.timerAt.Equal(head) {
+		p.armLocked(head, now)
 	}
 	return nil
+}
+
+// armLocked arms the wake-up for a head due at head (wall clock), on the
+// monotonic timer of the clock. The two disagree after a clock step: back,
+// and the timer fires before the head is due; forward, and the head is due
+// long before the timer fires. So a fired timer is forgotten (the next
+// nextBatch arms a new one for what is left), and no timer waits longer
+// than Config.PausedWake: a paused partition looks at its head at least
+// that often, whatever the clock did.
+func (p *partition) armLocked(head, now time.Time) {
+	p.stopTimerLocked()
+	d := head.Sub(now)
+	if d > p.r.cfg.PausedWake {
+		d = p.r.cfg.PausedWake
+	}
+	p.timerGen++
+	gen := p.timerGen
+	p.timerAt = head
+	p.timer = p.r.clk.AfterFunc(d, func() { p.fired(gen) })
+}
+
+// fired is the timer's call: it forgets the timer, unless a newer one
+// replaced it, and wakes the worker.
+func (p *partition) fired(gen uint64) {
+	p.mu.Lock()
+	if p.timerGen == gen {
+		p.timer = nil
+		p.timerAt = time.Time{}
+	}
+	p.mu.Unlock()
+	p.signal()
 }
 
 // finish removes an acknowledged batch from the head of the buffer and

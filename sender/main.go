@@ -84,6 +84,7 @@ type runFlags struct {
 	sesTimeout  time.Duration
 	partitions  int
 	replication int
+	trust       trustFlags
 }
 
 func runSender(ctx context.Context, args []string, stderr io.Writer) error {
@@ -104,7 +105,11 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&f.cfg.AccountRefresh, "account-refresh", time.Minute, "how often SES GetAccount is read (rate ceiling, quota)")
 	fs.IntVar(&f.partitions, "partitions", 12, "partitions of the jobs topic and tiers, when the sender creates them")
 	fs.IntVar(&f.replication, "replication-factor", -1, "replication of created topics (-1: broker default)")
+	f.trust.register(fs)
 	if err := config.Parse(fs, args, nil); err != nil {
+		return err
+	}
+	if err := f.trust.apply(&f.cfg); err != nil {
 		return err
 	}
 	tiers, err := retry.ParseTiers(f.tiers)
@@ -124,6 +129,7 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	f.trust.warn(log)
 
 	reg := metrics.NewRegistry()
 	rdb, err := newRedis(ctx, f.common)

@@ -33,6 +33,27 @@ type Config struct {
 	InfraBackoff time.Duration
 	// CommitInterval is how often finished offsets are committed.
 	CommitInterval time.Duration
+	// BookkeepingTimeout bounds the fence marks and ledger writes that
+	// still run after the drain time is over (a send that finished, or was
+	// never written, is recorded rather than left "sending").
+	BookkeepingTimeout time.Duration
+	// MaxStopCycles is how many checks (AccountRefresh apart) a stopped
+	// configuration set or identity may stay refused, or how many times a
+	// stop may come back right after lifting, before its jobs go to the
+	// DLQ with reason "stopped".
+	MaxStopCycles int
+	// EvictionCheck is what to do when Redis may evict fence keys
+	// (maxmemory-policy is not noeviction) or cannot be asked: "require"
+	// refuses to run, "warn" logs and runs (managed Redis without CONFIG).
+	EvictionCheck string
+	// Policy is what the sender accepts from a job (allowed From addresses
+	// and templates; see policy.go). Validate compiles it.
+	JobPolicy JobPolicy
+	// UserHashKey keys the user_hash EmailTag (HMAC-SHA256); empty: an
+	// unkeyed hash, which anyone can compute from a user id.
+	UserHashKey []byte
+
+	policy *compiledPolicy
 }
 
 // DefaultConfig returns the documented defaults.
@@ -47,8 +68,18 @@ func DefaultConfig() Config {
 		AccountRefresh: time.Minute,
 		InfraBackoff:   500 * time.Millisecond,
 		CommitInterval: 500 * time.Millisecond,
+
+		BookkeepingTimeout: 10 * time.Second,
+		MaxStopCycles:      10,
+		EvictionCheck:      EvictionRequire,
 	}
 }
+
+// The values of Config.EvictionCheck (--redis-eviction-check).
+const (
+	EvictionRequire = "require"
+	EvictionWarn    = "warn"
+)
 
 // Errors returned by Validate.
 var (
@@ -57,6 +88,8 @@ var (
 	ErrRate         = errors.New("--max-send-rate must be 0 (from SES) or positive")
 	ErrRateFraction = errors.New("--rate-fraction must be within (0, 1]")
 	ErrDrain        = errors.New("--drain-timeout must be positive")
+	ErrEviction     = errors.New("--redis-eviction-check must be require or warn")
+	ErrStopCycles   = errors.New("--stop-cycles must be at least 1")
 )
 
 // Validate says what is wrong, in words.
@@ -75,6 +108,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w (got %g)", ErrRateFraction, c.RateFraction)
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("%w (got %s)", ErrDrain, c.DrainTimeout)
+	case c.EvictionCheck != EvictionRequire && c.EvictionCheck != EvictionWarn:
+		return fmt.Errorf("%w (got %q)", ErrEviction, c.EvictionCheck)
+	case c.MaxStopCycles < 1:
+		return fmt.Errorf("%w (got %d)", ErrStopCycles, c.MaxStopCycles)
+	}
+	if c.BookkeepingTimeout <= 0 {
+		c.BookkeepingTimeout = 10 * time.Second
 	}
 	if c.AccountRefresh <= 0 {
 		c.AccountRefresh = time.Minute
@@ -85,5 +125,10 @@ func (c *Config) Validate() error {
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = 500 * time.Millisecond
 	}
+	pol, err := c.JobPolicy.compile()
+	if err != nil {
+		return err
+	}
+	c.policy = pol
 	return nil
 }

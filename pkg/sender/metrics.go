@@ -19,14 +19,15 @@ const (
 	outDeadLettered = "dead_lettered"
 	outMalformed    = "malformed"
 	outResent       = "ambiguous_resent"
+	outPolicy       = "policy_refused"
 )
 
 // infraSteps are the Redis and Kafka steps counted in
 // sendonce_sender_infra_errors_total, created up front so the series exist
 // before the first error.
-var infraSteps = []string{"claim", "arm", "release", "produce", "mark_sent", "mark_failed", "mark_expired", "mark_ambiguous", "mark_dead_lettered"}
+var infraSteps = []string{"claim", "rate_limit", "arm", "release", "produce", "mark_sent", "mark_failed", "mark_expired", "mark_ambiguous", "mark_resendable", "mark_dead_lettered"}
 
-var outcomes = []string{outSent, outDuplicate, outThrottled, outNotSent, outFailed, outAmbiguous, outExpired, outBusy, outDeadLettered, outMalformed, outResent}
+var outcomes = []string{outSent, outDuplicate, outThrottled, outNotSent, outFailed, outAmbiguous, outExpired, outBusy, outDeadLettered, outMalformed, outResent, outPolicy}
 
 type metrics struct {
 	jobs *prometheus.CounterVec
@@ -46,6 +47,11 @@ type metrics struct {
 	commits      prometheus.Counter
 	commitErrors prometheus.Counter
 	infraErrors  *prometheus.CounterVec
+	// oldest is the age of the oldest record dispatched and not finished.
+	oldest      prometheus.Gauge
+	reruns      prometheus.Counter
+	evictedKeys prometheus.Gauge
+	noEviction  prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -91,7 +97,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		infraErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sendonce_sender_infra_errors_total", Help: "Redis or Kafka steps that failed and were tried again, by step.",
 		}, []string{"step"}),
+		oldest: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sendonce_sender_oldest_unfinished_seconds",
+			Help: "Age of the oldest record this instance dispatched and has not finished (its partition cannot commit past it); 0 when none.",
+		}),
+		reruns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sendonce_sender_reruns_total", Help: "Records run again because a step did not finish while their partition was still owned.",
+		}),
+		evictedKeys: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sendonce_redis_evicted_keys", Help: "Redis INFO evicted_keys: keys Redis dropped under memory pressure since it started (any increase may have dropped fence keys).",
+		}),
+		noEviction: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sendonce_redis_noeviction", Help: "1 when Redis maxmemory-policy is noeviction, 0 when it may evict fence keys, -1 when it cannot be read.",
+		}),
 	}
+	m.noEviction.Set(-1)
 	m.outcome = map[string]prometheus.Counter{}
 	for _, o := range outcomes {
 		m.outcome[o] = m.jobs.WithLabelValues(o)
@@ -100,17 +120,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, st := range infraSteps {
 		m.step[st] = m.fence.WithLabelValues(st)
 	}
-	for _, r := range []string{"quota", "stopped"} {
+	for _, r := range []string{pauseQuota, pauseStopped, scopeConfigSet, scopeIdentity} {
 		m.paused.WithLabelValues(r)
 	}
 	for _, step := range infraSteps {
 		m.infraErrors.WithLabelValues(step)
 	}
-	for _, r := range []string{retry.ReasonPermanent, retry.ReasonExhausted, retry.ReasonMalformed} {
+	for _, r := range []string{retry.ReasonPermanent, retry.ReasonExhausted, retry.ReasonMalformed, retry.ReasonPolicy, retry.ReasonStopped} {
 		m.dlq.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.jobs, m.inflight, m.lag, m.rateWait, m.rate, m.maxRate, m.quotaUsed, m.paused, m.fence, m.dlq, m.commits, m.commitErrors, m.infraErrors)
+		reg.MustRegister(m.jobs, m.inflight, m.lag, m.rateWait, m.rate, m.maxRate, m.quotaUsed, m.paused, m.fence, m.dlq, m.commits, m.commitErrors, m.infraErrors,
+			m.oldest, m.reruns, m.evictedKeys, m.noEviction)
 	}
 	return m
 }

@@ -2,8 +2,6 @@ package sender
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +11,7 @@ import (
 	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/job"
 	"github.com/sendonce/sendonce/pkg/ledger"
+	"github.com/sendonce/sendonce/pkg/pseudonym"
 	"github.com/sendonce/sendonce/pkg/retry"
 	"github.com/sendonce/sendonce/pkg/ses"
 )
@@ -26,6 +25,9 @@ func (s *Sender) process(p *partition, r *kgo.Record) bool {
 		s.m.count(outMalformed)
 		s.log.Warn("malformed job: dead-lettered", "partition", r.Partition, "offset", r.Offset, "err", err)
 		return s.emit(deadLetterRaw(s.cfg.Topics.DLQ(), r, err)) == nil
+	}
+	if refused, finished := s.refused(r, j); refused {
+		return finished
 	}
 	for {
 		if err := s.gate.wait(p.ctx); err != nil {
@@ -95,7 +97,7 @@ func (s *Sender) attempt(p *partition, r *kgo.Record, j *job.Job) (finished, aga
 		return false, false
 	}
 
-	msgID, err := s.ses.Send(s.workCtx, message(j))
+	msgID, err := s.ses.Send(s.workCtx, message(j, s.cfg.UserHashKey))
 	if err == nil {
 		if err := s.infra(s.workCtx, "mark_sent", func(ctx context.Context) error { return s.fnc.MarkSent(ctx, c, u, tok, msgID) }); err != nil {
 			if !errors.Is(err, fence.ErrNotOwner) {
@@ -244,7 +246,8 @@ func (s *Sender) emit(recs ...*kgo.Record) error {
 	})
 }
 
-func message(j *job.Job) ses.Message {
+// message is the SES request of j; hashKey keys the user_hash tag.
+func message(j *job.Job, hashKey []byte) ses.Message {
 	data := string(j.Data)
 	if data == "" {
 		data = "{}"
@@ -252,13 +255,6 @@ func message(j *job.Job) ses.Message {
 	return ses.Message{
 		From: j.From, To: j.Email, Template: j.Template, TemplateData: data,
 		ConfigurationSet: j.ConfigurationSet, Headers: j.Headers,
-		Tags: map[string]string{"campaign": j.Campaign, "user_hash": userHash(j.UserID)},
+		Tags: map[string]string{"campaign": j.Campaign, "user_hash": pseudonym.UserHash(hashKey, j.UserID)},
 	}
-}
-
-// userHash identifies a user in SES event data (EmailTags) without putting
-// the user id itself there.
-func userHash(userID string) string {
-	sum := sha256.Sum256([]byte(userID))
-	return hex.EncodeToString(sum[:8])
 }

@@ -10,6 +10,7 @@ import (
 	smithy "github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/sendonce/sendonce/pkg/job"
 	"github.com/sendonce/sendonce/pkg/retry"
 )
 
@@ -27,11 +28,14 @@ type SendError struct {
 	Err error
 }
 
+// Error is the text stored in ledger entries, fence records, DLQ headers
+// and logs: SES answers can name the recipient ("...failed the check:
+// ann@example.com"), so addresses are redacted.
 func (e *SendError) Error() string {
 	if e.Code != "" {
-		return fmt.Sprintf("ses send (%s, %s): %v", e.Class, e.Code, e.Err)
+		return job.RedactAddresses(fmt.Sprintf("ses send (%s, %s): %v", e.Class, e.Code, e.Err))
 	}
-	return fmt.Sprintf("ses send (%s): %v", e.Class, e.Err)
+	return job.RedactAddresses(fmt.Sprintf("ses send (%s): %v", e.Class, e.Err))
 }
 
 func (e *SendError) Unwrap() error { return e.Err }

@@ -108,6 +108,19 @@ func produceLedger(t *testing.T, e env, entries ...ledger.Entry) {
 	require.NoError(t, e.cl.ProduceSync(context.Background(), recs...).FirstErr())
 }
 
+// produceMembers writes the membership records of users, as a publish run
+// of campaign does.
+func produceMembers(t *testing.T, e env, campaign string, users ...string) {
+	t.Helper()
+	var recs []*kgo.Record
+	for _, u := range users {
+		r, err := memberRecord(MembersTopic(e.topics), Member{Campaign: campaign, UserID: u, PublishedAt: time.Now().UTC()})
+		require.NoError(t, err)
+		recs = append(recs, r)
+	}
+	require.NoError(t, e.cl.ProduceSync(context.Background(), recs...).FirstErr())
+}
+
 func TestStatusCountsTheLedger(t *testing.T) {
 	e := realEnv(t)
 	ctx := context.Background()
@@ -120,6 +133,9 @@ func TestStatusCountsTheLedger(t *testing.T) {
 	fin := time.Now().UTC()
 	require.NoError(t, writeCampaign(ctx, e.cl, e.topics, CampaignRecord{Campaign: c, Total: 5, Status: StatusPublished, StartedAt: fin, FinishedAt: &fin}))
 	require.NoError(t, writeCampaign(ctx, e.cl, e.topics, CampaignRecord{Campaign: "other", Total: 99, Status: StatusPublished}))
+	produceMembers(t, e, c, "u1", "u2", "u3", "u4", "u5")
+	produceMembers(t, e, "other", "u6")
+	produceMembers(t, e, c+"x", "u7")
 	at := time.Now()
 	produceLedger(t, e,
 		ledger.Entry{Campaign: c, UserID: "u1", State: ledger.Retrying, At: at},
@@ -128,12 +144,13 @@ func TestStatusCountsTheLedger(t *testing.T) {
 		ledger.Entry{Campaign: c, UserID: "u3", State: ledger.Failed, At: at},
 		ledger.Entry{Campaign: c, UserID: "u4", State: ledger.Ambiguous, At: at},
 		ledger.Entry{Campaign: c, UserID: "u5", State: ledger.Retrying, At: at},
+		ledger.Entry{Campaign: c, UserID: "u8", State: ledger.Sent, At: at}, // not a member: not counted
 		ledger.Entry{Campaign: "other", UserID: "u6", State: ledger.Sent, At: at},
 		ledger.Entry{Campaign: c + "x", UserID: "u7", State: ledger.Sent, At: at}, // a campaign whose id starts alike
 	)
 	rep, err = Status(ctx, e.cl, e.topics, c)
 	require.NoError(t, err)
-	require.Equal(t, StatusReport{Campaign: c, Published: 5, Sent: 2, Failed: 1, Ambiguous: 1, Retrying: 1, Pending: 0, Complete: false, Record: rep.Record}, rep)
+	require.Equal(t, StatusReport{Campaign: c, Published: 5, Sent: 2, Failed: 1, Ambiguous: 1, Retrying: 1, Pending: 1, Complete: false, Record: rep.Record}, rep)
 
 	produceLedger(t, e, ledger.Entry{Campaign: c, UserID: "u5", State: ledger.Sent, At: at})
 	rep, err = Status(ctx, e.cl, e.topics, c)
@@ -148,14 +165,43 @@ func TestStatusCountsTheLedger(t *testing.T) {
 	)
 	rep, err = Status(ctx, e.cl, e.topics, c)
 	require.NoError(t, err)
-	require.Equal(t, StatusReport{Campaign: c, Published: 5, Sent: 2, Retrying: 1, DeadLettered: 1, Expired: 1, Complete: false, Record: rep.Record}, rep)
+	require.Equal(t, StatusReport{Campaign: c, Published: 5, Sent: 2, Retrying: 1, DeadLettered: 1, Expired: 1, Pending: 1, Complete: false, Record: rep.Record}, rep)
 
 	var js, text bytes.Buffer
 	require.NoError(t, rep.WriteJSON(&js))
-	require.JSONEq(t, `{"campaign":"2026-11","published":5,"sent":2,"failed":0,"retrying":1,"dead_lettered":1,"expired":1,"ambiguous":0,"pending":0,"complete":false}`, js.String())
+	require.JSONEq(t, `{"campaign":"2026-11","published":5,"sent":2,"failed":0,"retrying":1,"dead_lettered":1,"expired":1,"ambiguous":0,"pending":1,"complete":false}`, js.String())
 	require.NoError(t, rep.WriteText(&text))
 	require.Contains(t, text.String(), "dead_lettered  1\n")
 	require.Contains(t, text.String(), "publish run    published")
+
+	// A membership tombstone (the user was erased) removes the user; a
+	// cancelled user is settled.
+	require.NoError(t, e.cl.ProduceSync(ctx, &kgo.Record{Topic: MembersTopic(e.topics), Key: []byte(c + ":u3")}).FirstErr())
+	produceLedger(t, e, ledger.Entry{Campaign: c, UserID: "u1", State: "cancelled", At: at})
+	rep, err = Status(ctx, e.cl, e.topics, c)
+	require.NoError(t, err)
+	require.Equal(t, StatusReport{Campaign: c, Published: 4, Sent: 1, DeadLettered: 1, Expired: 1, Complete: true, Record: rep.Record}, rep)
+}
+
+// TestStatusWithoutMembershipRecords: a campaign published before the
+// membership topic existed counts as before: published is its record's
+// total and every ledger entry of the campaign counts.
+func TestStatusWithoutMembershipRecords(t *testing.T) {
+	e := fakeEnv(t)
+	ctx := context.Background()
+	fin := time.Now().UTC()
+	require.NoError(t, writeCampaign(ctx, e.cl, e.topics, CampaignRecord{Campaign: "c", Total: 3, Status: StatusPublished, FinishedAt: &fin}))
+	produceMembers(t, e, "other", "u1")
+	produceLedger(t, e,
+		ledger.Entry{Campaign: "c", UserID: "u1", State: ledger.Sent, At: fin},
+		ledger.Entry{Campaign: "c", UserID: "u2", State: ledger.Retrying, At: fin},
+	)
+	rep, err := Status(ctx, e.cl, e.topics, "c")
+	require.NoError(t, err)
+	require.Equal(t, StatusReport{Campaign: "c", Published: 3, Sent: 1, Retrying: 1, Pending: 2, Record: rep.Record, FromRecord: true}, rep)
+	var text bytes.Buffer
+	require.NoError(t, rep.WriteText(&text))
+	require.Contains(t, text.String(), "no membership records")
 }
 
 func TestStatusWhileRepublishing(t *testing.T) {

@@ -105,14 +105,15 @@ func Publish(ctx context.Context, cfg PublishConfig, d Deps) (Summary, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	p := &publisher{cfg: &cfg, d: d, failed: make(chan struct{}), jobsTopic: cfg.Topics.Jobs()}
+	p := &publisher{cfg: &cfg, d: d, failed: make(chan struct{}), jobsTopic: cfg.Topics.Jobs(), membersTopic: MembersTopic(cfg.Topics)}
 	return p.run(ctx)
 }
 
 type publisher struct {
-	cfg       *PublishConfig
-	d         Deps
-	jobsTopic string
+	cfg          *PublishConfig
+	d            Deps
+	jobsTopic    string
+	membersTopic string
 
 	rows, produced, published, rejected, duplicates atomic.Int64
 	byReason                                        [len(Reasons)]atomic.Int64
@@ -158,6 +159,12 @@ func (p *publisher) onJobAck(r *kgo.Record, err error) {
 	p.d.Metrics.PublishSeconds.Observe(time.Since(r.Timestamp).Seconds())
 }
 
+func (p *publisher) onMemberAck(r *kgo.Record, err error) {
+	if err != nil {
+		p.fail(fmt.Errorf("recording that user %q belongs to the campaign, in %s: %w", truncateID(userOfKey(r.Key)), r.Topic, err))
+	}
+}
+
 func (p *publisher) onRejectAck(r *kgo.Record, err error) {
 	if err != nil {
 		p.fail(fmt.Errorf("writing the rejects report to %s: %w", r.Topic, err))
@@ -188,18 +195,24 @@ func (p *publisher) run(ctx context.Context) (Summary, error) {
 		return sum, err
 	}
 
+	// Callers that create the topics with kafka.EnsureTopics alone (the
+	// demo, tests) lack the membership topic: create it rather than let
+	// the broker auto-create it uncompacted.
+	if err := ensureMembersTopic(ctx, d.Client, cfg.Topics, 0, -1, log); err != nil {
+		return finish(err)
+	}
 	prev, err := ReadCampaign(ctx, d.Client, cfg.Topics, cfg.Campaign)
 	if err != nil {
 		return finish(err)
 	}
 	sum.Previous = prev
 	if prev != nil {
-		log.Info("campaign has an earlier publish run: republishing every job; the sender's fence keeps anyone from being emailed twice",
+		log.Info("campaign has an earlier publish run: publishing every job of this source; the sender's fence keeps anyone from being emailed twice, and status counts the users of every run",
 			"previous_status", prev.Status, "previous_started_at", prev.StartedAt, "previous_total", prev.Total)
 	}
 	rec := CampaignRecord{Campaign: cfg.Campaign, Template: cfg.Template, Source: cfg.Source, StartedAt: started.UTC(), Status: StatusPublishing}
 	if prev != nil && prev.Status == StatusPublished {
-		rec.Total = prev.Total // keep status's denominator while republishing
+		rec.Total = prev.Total // the campaigns published before the membership topic count from it
 	}
 	if err := writeCampaign(ctx, d.Client, cfg.Topics, rec); err != nil {
 		return finish(err)
@@ -322,7 +335,14 @@ func (p *publisher) loop(ctx, pctx context.Context, rejects *rejectReport, b *bu
 			reject(&row, ReasonMalformedRow, err.Error())
 			continue
 		}
+		mrec, err := memberRecord(p.membersTopic, Member{Campaign: p.cfg.Campaign, UserID: row.UserID, PublishedAt: b.created})
+		if err != nil {
+			return false, err
+		}
 		p.produced.Add(1)
+		// A run is marked published only once both records of every user
+		// are acknowledged; a failed run is rerun (see ErrInterrupted).
+		cl.Produce(pctx, mrec, p.onMemberAck)
 		cl.Produce(pctx, rec, p.onJobAck)
 	}
 }

@@ -1,11 +1,9 @@
 package producer
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"text/tabwriter"
 	"time"
@@ -16,29 +14,45 @@ import (
 	"github.com/sendonce/sendonce/pkg/ledger"
 )
 
-// StatusReport counts a campaign's jobs per state. Its JSON is the contract
-// of `producer status --json`: every key always present.
+// StatusReport counts a campaign's users per state. Its JSON is the
+// contract of `producer status --json`: every key always present.
 type StatusReport struct {
-	Campaign     string `json:"campaign"`
-	Published    int64  `json:"published"`
-	Sent         int64  `json:"sent"`
-	Failed       int64  `json:"failed"`
-	Retrying     int64  `json:"retrying"` // retrying or redriven from the DLQ
-	DeadLettered int64  `json:"dead_lettered"`
-	Expired      int64  `json:"expired"`
-	Ambiguous    int64  `json:"ambiguous"`
-	Pending      int64  `json:"pending"` // published, no ledger entry yet
-	// Complete is true when every published job reached a terminal state
-	// and the last publish run finished.
+	Campaign string `json:"campaign"`
+	// Published is the number of distinct users of the campaign, across
+	// every publish run.
+	Published    int64 `json:"published"`
+	Sent         int64 `json:"sent"`
+	Failed       int64 `json:"failed"`
+	Retrying     int64 `json:"retrying"` // retrying or redriven from the DLQ
+	DeadLettered int64 `json:"dead_lettered"`
+	Expired      int64 `json:"expired"`
+	Ambiguous    int64 `json:"ambiguous"`
+	// Pending counts the published users with no terminal state yet: no
+	// ledger entry, retrying or redriven.
+	Pending int64 `json:"pending"`
+	// Complete is true when the last publish run finished and every
+	// published user is in a terminal state.
 	Complete bool `json:"complete"`
 
 	// Record is the campaign record, nil when there is none.
 	Record *CampaignRecord `json:"-"`
+	// FromRecord is true for a campaign without membership records (its
+	// runs predate them): Published is then the last run's total and every
+	// ledger entry of the campaign counts.
+	FromRecord bool `json:"-"`
 }
 
-// Status reads the campaign record and the ledger (the last entry of each
-// user of the campaign wins) and counts. A campaign nobody published reads
-// as all zeros.
+// cancelled is the state the operator contract lists as terminal for
+// cancelled campaigns; counted as terminal should a writer record it.
+const cancelled ledger.State = "cancelled"
+
+func terminal(s ledger.State) bool { return s.Terminal() || s == cancelled }
+
+// Status reads the campaign record, the campaign's membership records and
+// the ledger (the last entry of each user wins), and counts the members per
+// state: a user published by several runs counts once, and ledger entries
+// of users who are not members do not count. A campaign nobody published
+// reads as all zeros.
 func Status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign string) (StatusReport, error) {
 	rep := StatusReport{Campaign: campaign}
 	if err := ValidateCampaignID(campaign); err != nil {
@@ -49,60 +63,28 @@ func Status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign s
 		return rep, err
 	}
 	rep.Record = rec
-	if rec != nil {
-		rep.Published = rec.Total
-	}
-
-	// Keys are "<campaign>:<user>"; a 128-bit hash of the key stands for
-	// the user, as in userSet, to keep a million users in a few tens of MB.
-	prefix := kafka.LedgerKey(campaign, "")
-	s1, s2 := maphash.MakeSeed(), maphash.MakeSeed()
-	states := map[[2]uint64]ledger.State{}
-	var decErr error
-	err = kafka.ReadToEnd(ctx, cl, []string{topics.Ledger()}, func(r *kgo.Record) error {
-		if !bytes.HasPrefix(r.Key, prefix) {
-			return nil
-		}
-		k := [2]uint64{maphash.Bytes(s1, r.Key), maphash.Bytes(s2, r.Key)}
-		if r.Value == nil {
-			delete(states, k)
-			return nil
-		}
-		e, err := ledger.Decode(r.Value)
-		if err != nil {
-			if decErr == nil {
-				decErr = fmt.Errorf("%s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err)
-			}
-			return nil
-		}
-		states[k] = e.State
-		return nil
-	})
+	users, err := readUserStates(ctx, cl, topics, campaign)
 	if err != nil {
-		return rep, fmt.Errorf("reading the ledger: %w", err)
+		return rep, err
 	}
-	if decErr != nil {
-		return rep, fmt.Errorf("reading the ledger: %w", decErr)
+	members, byState := users.count(true)
+	rep.Published = members
+	if members == 0 && rec != nil {
+		rep.FromRecord = true
+		rep.Published = rec.Total
+		_, byState = users.count(false)
 	}
-	for _, st := range states {
-		switch st {
-		case ledger.Sent:
-			rep.Sent++
-		case ledger.Failed:
-			rep.Failed++
-		case ledger.DeadLettered:
-			rep.DeadLettered++
-		case ledger.Expired:
-			rep.Expired++
-		case ledger.Ambiguous:
-			rep.Ambiguous++
-		case ledger.Retrying, ledger.Redriven:
-			rep.Retrying++
+	var settled int64
+	for st, n := range byState {
+		if terminal(st) {
+			settled += n
 		}
 	}
-	accounted := rep.Sent + rep.Failed + rep.Retrying + rep.DeadLettered + rep.Expired + rep.Ambiguous
-	rep.Pending = max(rep.Published-accounted, 0)
-	rep.Complete = rep.Published > 0 && rec != nil && rec.Status == StatusPublished && rep.Pending == 0 && rep.Retrying == 0
+	rep.Sent, rep.Failed, rep.DeadLettered = byState[ledger.Sent], byState[ledger.Failed], byState[ledger.DeadLettered]
+	rep.Expired, rep.Ambiguous = byState[ledger.Expired], byState[ledger.Ambiguous]
+	rep.Retrying = byState[ledger.Retrying] + byState[ledger.Redriven]
+	rep.Pending = max(rep.Published-settled, 0)
+	rep.Complete = rep.Published > 0 && rec != nil && rec.Status == StatusPublished && rep.Pending == 0
 	return rep, nil
 }
 
@@ -122,6 +104,9 @@ func (r StatusReport) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "publish run\t%s (%s, finished %s, %d rejected, %d duplicates)\n", rec.Status, rec.Source, rec.FinishedAt.Format(time.RFC3339), rec.Rejected, rec.Duplicates)
 	default:
 		fmt.Fprintf(tw, "publish run\t%s (%s, started %s, not finished)\n", rec.Status, rec.Source, rec.StartedAt.Format(time.RFC3339))
+	}
+	if r.FromRecord {
+		fmt.Fprintf(tw, "users\tno membership records (published before they existed): published is the last run's total\n")
 	}
 	for _, row := range []struct {
 		name string

@@ -15,8 +15,9 @@ import (
 )
 
 // EnsureTopics creates the missing topics of the layout (and warns about
-// existing ones that differ) within timeout, which also bounds how long an
-// unreachable broker is waited for.
+// existing ones that differ), and the campaign membership topic
+// (MembersTopic), within timeout, which also bounds how long an unreachable
+// broker is waited for.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, l kafka.Layout, timeout time.Duration, log *slog.Logger) error {
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -27,6 +28,9 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, l kafka.Layout, timeout t
 			return fmt.Errorf("could not reach Kafka at %s within %s (check --brokers / KAFKA_BROKERS and that the broker is up): %w", strings.Join(seeds, ","), timeout, err)
 		}
 		return fmt.Errorf("preparing topics on Kafka at %s: %w", strings.Join(seeds, ","), err)
+	}
+	if err := ensureMembersTopic(tctx, cl, l.Topics, l.Partitions, l.ReplicationFactor, log); err != nil {
+		return fmt.Errorf("preparing topics on Kafka: %w", err)
 	}
 	return nil
 }

@@ -16,6 +16,17 @@
 #   KAFKA_BROKERS            ours: 127.0.0.1:39092 (controller 39093)
 #   REDIS_URL                ours: redis://127.0.0.1:36379/0
 #   AWS_ENDPOINT_URL_SESV2   ours: http://127.0.0.1:38005
+#
+# Secured endpoints of the same servers, for the tests of TLS and auth (a
+# test CA made with the JDK's keytool in .cache/services/tls):
+#   KAFKA_BROKERS_SASL_SSL   ours: 127.0.0.1:39094, SASL_SSL with SCRAM-SHA-512
+#                            (user in SENDONCE_TEST_KAFKA_USERNAME, password in
+#                            the file SENDONCE_TEST_KAFKA_PASSWORD_FILE, CA in
+#                            SENDONCE_TEST_KAFKA_CA_FILE)
+#   REDIS_TLS_URL            ours: rediss://sendonce@127.0.0.1:36380/0 (password
+#                            in SENDONCE_TEST_REDIS_PASSWORD_FILE, CA in
+#                            SENDONCE_TEST_REDIS_CA_FILE)
+# Passwords are only ever in files (0600), never printed.
 #   AWS_ENDPOINT_URL_S3      ours: http://127.0.0.1:35000 (moto)
 #
 # State lives in .cache/ (git-ignored): .cache/moto/venv (moto from PyPI), .cache/kafka/libs (broker jars from
@@ -49,6 +60,8 @@ SES_DIR="$ROOT/scripts/ses"
 KAFKA_PORT=39092
 KAFKA_CONTROLLER_PORT=39093
 REDIS_PORT=36379
+KAFKA_SASL_SSL_PORT=39094
+REDIS_TLS_PORT=36380
 SES_PORT=38005
 MOTO_PORT=35000
 
@@ -78,6 +91,9 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 hash_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# redact <url>: the URL with its password (if any) replaced, for messages.
+redact() { sed -E 's#^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^/?#]*@#\1:xxxxx@#' <<<"$1"; }
 
 # external <var> <ours>: true when the variable is set to someone else's endpoint.
 external() {
@@ -150,6 +166,55 @@ need_cmd() { # need_cmd <service> <command> <debian package>
   command -v "$2" >/dev/null || fail "$1" "$2 not found even after installing $3"
 }
 
+# ---------------------------------------------------------------- tls
+
+# One test CA and one server certificate (127.0.0.1, localhost) for Kafka's
+# SASL_SSL listener and Redis's TLS port, made with the JDK's keytool: Kafka
+# reads the PKCS12 keystore, Redis PEM copies (openssl). Made once, kept in
+# .cache/services/tls (git-ignored, never committed); delete that folder to
+# make new ones.
+TLS_DIR="$SVC/tls"
+TLS_CA="$TLS_DIR/ca.pem"
+TLS_KEYSTORE="$TLS_DIR/server.p12"
+TLS_STOREPASS="$TLS_DIR/storepass"
+
+# new_secret <file>: a random password in a file only we can read.
+new_secret() {
+  (umask 077 && head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1")
+}
+
+tls_certs() {
+  local f ok=1
+  for f in "$TLS_CA" "$TLS_KEYSTORE" "$TLS_STOREPASS" "$TLS_DIR/server.key" "$TLS_DIR/server.crt"; do
+    [[ -s "$f" ]] || ok=0
+  done
+  [[ $ok -eq 1 ]] && return 0
+  need_cmd tls keytool openjdk-17-jre-headless
+  need_cmd tls openssl openssl
+  log "tls: making a test CA and server certificate with keytool in ${TLS_DIR#"$ROOT"/}"
+  rm -rf "$TLS_DIR"
+  mkdir -p "$TLS_DIR"
+  chmod 700 "$TLS_DIR"
+  new_secret "$TLS_STOREPASS"
+  local out="$SVC/keytool.log" ca="$TLS_DIR/ca.p12" pw=(-storepass:file "$TLS_STOREPASS")
+  {
+    keytool -genkeypair -alias ca -keyalg RSA -keysize 2048 -dname "CN=sendonce test CA" \
+      -ext bc:c -validity 3650 -storetype PKCS12 -keystore "$ca" "${pw[@]}" &&
+      keytool -exportcert -rfc -alias ca -keystore "$ca" "${pw[@]}" -file "$TLS_CA" &&
+      keytool -genkeypair -alias server -keyalg RSA -keysize 2048 -dname "CN=localhost" \
+        -validity 3650 -storetype PKCS12 -keystore "$TLS_KEYSTORE" "${pw[@]}" &&
+      keytool -certreq -alias server -keystore "$TLS_KEYSTORE" "${pw[@]}" -file "$TLS_DIR/server.csr" &&
+      keytool -gencert -rfc -alias ca -keystore "$ca" "${pw[@]}" -infile "$TLS_DIR/server.csr" \
+        -outfile "$TLS_DIR/server.crt" -validity 3650 -ext san=dns:localhost,ip:127.0.0.1 \
+        -ext eku=serverAuth -ext ku:c=digitalSignature,keyEncipherment &&
+      keytool -importcert -noprompt -alias ca -file "$TLS_CA" -keystore "$TLS_KEYSTORE" "${pw[@]}" &&
+      keytool -importcert -alias server -file "$TLS_DIR/server.crt" -keystore "$TLS_KEYSTORE" "${pw[@]}" &&
+      openssl pkcs12 -in "$TLS_KEYSTORE" -passin "file:$TLS_STOREPASS" -nocerts -nodes -out "$TLS_DIR/server.key"
+  } >"$out" 2>&1 || fail tls "keytool/openssl could not make the test certificates" "$out"
+  chmod 600 "$TLS_DIR"/*
+  chmod 644 "$TLS_CA"
+}
+
 # ---------------------------------------------------------------- kafka
 
 KAFKA_DIR="$SVC/kafka"           # server.properties, pid, logs
@@ -159,6 +224,9 @@ KAFKA_OUT="$KAFKA_DIR/logs/kafka.out"
 KAFKA_LOG="$KAFKA_DIR/logs/server.log"
 KAFKA_PROPS="$KAFKA_DIR/server.properties"
 WAITKAFKA="$SVC/bin/waitkafka"
+OUR_KAFKA_SASL_SSL="127.0.0.1:$KAFKA_SASL_SSL_PORT"
+KAFKA_SASL_USER=sendonce
+KAFKA_SASL_PASSWORD="$SVC/kafka-sasl.password"
 
 kafka_libs() {
   local stamp="$KAFKA_LIBS/.pom.sha256" want
@@ -193,8 +261,11 @@ kafka_healthy() {
 }
 
 kafka_write_props() {
-  sed -e "s|@BROKER_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
-    -e "s|@LOG_DIRS@|$KAFKA_DATA|g" "$ROOT/scripts/kafka/server.properties.in" >"$KAFKA_PROPS"
+  # 0600: it holds the keystore password.
+  (umask 077 && cat "$ROOT/scripts/kafka/server.properties.in" "$ROOT/scripts/kafka/sasl_ssl.properties.in" |
+    sed -e "s|@BROKER_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+      -e "s|@LOG_DIRS@|$KAFKA_DATA|g" -e "s|@SASL_SSL_PORT@|$KAFKA_SASL_SSL_PORT|g" \
+      -e "s|@KEYSTORE@|$TLS_KEYSTORE|g" -e "s|@KEYSTORE_PASSWORD@|$(cat "$TLS_STOREPASS")|g" >"$KAFKA_PROPS")
 }
 
 kafka_up() {
@@ -207,6 +278,9 @@ kafka_up() {
   waitkafka_bin
   if kafka_healthy; then
     log "kafka: already running on $OUR_KAFKA (pid $(read_pid "$KAFKA_PID"))"
+    if ! port_open "$KAFKA_SASL_SSL_PORT"; then
+      log "kafka: this broker has no SASL_SSL listener on $OUR_KAFKA_SASL_SSL (an older services.sh started it); the TLS/SCRAM tests need \`scripts/services.sh down && scripts/services.sh up\`"
+    fi
     return 0
   fi
   local old; old="$(read_pid "$KAFKA_PID")"
@@ -216,10 +290,12 @@ kafka_up() {
   fi
   rm -f "$KAFKA_PID"
   local p
-  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_SSL_PORT"; do
     port_open "$p" && fail kafka "port 127.0.0.1:$p is already in use by another process"
   done
   need_cmd kafka java openjdk-17-jre-headless
+  tls_certs
+  [[ -s "$KAFKA_SASL_PASSWORD" ]] || new_secret "$KAFKA_SASL_PASSWORD"
 
   kafka_write_props
   rm -rf "$KAFKA_DATA" "$KAFKA_DIR"/logs/*
@@ -228,8 +304,10 @@ kafka_up() {
   cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
   local jvm=(java -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.properties"
     -Dkafka.logs.dir="$KAFKA_DIR/logs" -Djava.awt.headless=true)
+  # The SCRAM user of the SASL_SSL listener is created at format time.
   "${jvm[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format --standalone \
-    -t "$cluster_id" -c "$KAFKA_PROPS" >"$KAFKA_DIR/logs/format.out" 2>&1 ||
+    -t "$cluster_id" -c "$KAFKA_PROPS" \
+    --add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$(cat "$KAFKA_SASL_PASSWORD")]" >"$KAFKA_DIR/logs/format.out" 2>&1 ||
     fail kafka "kafka-storage format failed" "$KAFKA_DIR/logs/format.out"
 
   local t0; t0="$(now)"
@@ -256,7 +334,7 @@ kafka_up() {
     cat "$KAFKA_OUT" "$KAFKA_LOG" >"$KAFKA_DIR/logs/failure.log" 2>/dev/null || true
     fail kafka "${why:-no metadata within 90s}" "$KAFKA_DIR/logs/failure.log"
   fi
-  log "kafka: broker ready on $OUR_KAFKA in $(since "$t0")s (pid $pid)"
+  log "kafka: broker ready on $OUR_KAFKA and $OUR_KAFKA_SASL_SSL (SASL_SSL) in $(since "$t0")s (pid $pid)"
 }
 
 kafka_down() {
@@ -280,12 +358,31 @@ kafka_status() {
 REDIS_DIR="$SVC/redis"
 REDIS_PID="$REDIS_DIR/redis.pid"
 REDIS_LOG="$REDIS_DIR/redis.log"
+REDIS_TLS_CONF="$REDIS_DIR/tls.conf"
+REDIS_TLS_PASSWORD="$SVC/redis-tls.password"
+OUR_REDIS_TLS="rediss://sendonce@127.0.0.1:$REDIS_TLS_PORT/0"
+
+# redis_tls_conf: the TLS port and the ACL user of REDIS_TLS_URL, in a file
+# (0600) so that the password is not on a command line.
+redis_tls_conf() {
+  tls_certs
+  [[ -s "$REDIS_TLS_PASSWORD" ]] || new_secret "$REDIS_TLS_PASSWORD"
+  (umask 077 && cat >"$REDIS_TLS_CONF" <<EOF
+tls-port $REDIS_TLS_PORT
+tls-cert-file $TLS_DIR/server.crt
+tls-key-file $TLS_DIR/server.key
+tls-ca-cert-file $TLS_CA
+tls-auth-clients optional
+user sendonce on >$(cat "$REDIS_TLS_PASSWORD") ~* &* +@all
+EOF
+  )
+}
 
 redis_ping() { [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; }
 
 redis_up() {
   if external REDIS_URL "$OUR_REDIS"; then
-    log "redis: using external REDIS_URL=$REDIS_URL"
+    log "redis: using external REDIS_URL=$(redact "$REDIS_URL")"
     return 0
   fi
   mkdir -p "$REDIS_DIR"
@@ -296,6 +393,9 @@ redis_up() {
   local pid; pid="$(read_pid "$REDIS_PID")"
   if pid_alive "$pid" && redis_ping; then
     log "redis: already running on $OUR_REDIS (pid $pid)"
+    if ! port_open "$REDIS_TLS_PORT"; then
+      log "redis: this server has no TLS port $REDIS_TLS_PORT (an older services.sh started it); the rediss:// tests need \`scripts/services.sh down && scripts/services.sh up\`"
+    fi
     return 0
   fi
   if pid_matches "$pid" redis-server; then
@@ -304,9 +404,11 @@ redis_up() {
   fi
   rm -f "$REDIS_PID"
   port_open "$REDIS_PORT" && fail redis "port 127.0.0.1:$REDIS_PORT is already in use by another process"
+  port_open "$REDIS_TLS_PORT" && fail redis "port 127.0.0.1:$REDIS_TLS_PORT is already in use by another process"
+  redis_tls_conf
   local t0; t0="$(now)"
   : >"$REDIS_LOG"
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --appendonly yes --dir "$REDIS_DIR" \
+  redis-server "$REDIS_TLS_CONF" --port "$REDIS_PORT" --bind 127.0.0.1 --appendonly yes --dir "$REDIS_DIR" \
     --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" --save '' >"$REDIS_DIR/redis.out" 2>&1 9>&- ||
     fail redis "redis-server exited with status $?" "$REDIS_DIR/redis.out"
   local i
@@ -315,6 +417,7 @@ redis_up() {
     sleep 0.1
   done
   redis_ping || fail redis "no PONG from 127.0.0.1:$REDIS_PORT within 20s" "$REDIS_LOG"
+  port_open "$REDIS_TLS_PORT" || fail redis "no TLS port 127.0.0.1:$REDIS_TLS_PORT" "$REDIS_LOG"
   log "redis: ready on $OUR_REDIS in $(since "$t0")s (pid $(read_pid "$REDIS_PID"))"
 }
 
@@ -329,7 +432,7 @@ redis_down() {
 }
 
 redis_status() {
-  if external REDIS_URL "$OUR_REDIS"; then echo "redis: external $REDIS_URL"; return 0; fi
+  if external REDIS_URL "$OUR_REDIS"; then echo "redis: external $(redact "$REDIS_URL")"; return 0; fi
   local pid; pid="$(read_pid "$REDIS_PID")"
   if pid_alive "$pid" && command -v redis-cli >/dev/null && redis_ping; then echo "redis: running $OUR_REDIS pid $pid"; return 0; fi
   if pid_alive "$pid"; then echo "redis: NOT ANSWERING pid $pid (log: ${REDIS_LOG#"$ROOT"/})"; return 1; fi
@@ -507,7 +610,7 @@ print_env() {
   local kv
   for kv in \
     "KAFKA_BROKERS=${KAFKA_BROKERS:-$OUR_KAFKA}" \
-    "REDIS_URL=${REDIS_URL:-$OUR_REDIS}" \
+    "REDIS_URL=$(redact "${REDIS_URL:-$OUR_REDIS}")" \
     "AWS_ENDPOINT_URL_SESV2=${AWS_ENDPOINT_URL_SESV2:-$OUR_SES}" \
     "AWS_ENDPOINT_URL_S3=${AWS_ENDPOINT_URL_S3:-$OUR_MOTO}" \
     "AWS_REGION=${AWS_REGION:-us-east-1}" \
@@ -515,6 +618,28 @@ print_env() {
     "AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}" \
     "SENDONCE_TEST_SERVICES=1"; do
     printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
+  done
+  # The secured endpoints: names and files only, never a password.
+  local sec=()
+  if ! external KAFKA_BROKERS "$OUR_KAFKA" || [[ -n "${KAFKA_BROKERS_SASL_SSL:-}" ]]; then
+    sec+=("KAFKA_BROKERS_SASL_SSL=${KAFKA_BROKERS_SASL_SSL:-$OUR_KAFKA_SASL_SSL}"
+      "SENDONCE_TEST_KAFKA_CA_FILE=${SENDONCE_TEST_KAFKA_CA_FILE:-$TLS_CA}"
+      "SENDONCE_TEST_KAFKA_USERNAME=${SENDONCE_TEST_KAFKA_USERNAME:-$KAFKA_SASL_USER}"
+      "SENDONCE_TEST_KAFKA_PASSWORD_FILE=${SENDONCE_TEST_KAFKA_PASSWORD_FILE:-$KAFKA_SASL_PASSWORD}")
+  fi
+  if ! external REDIS_URL "$OUR_REDIS" || [[ -n "${REDIS_TLS_URL:-}" ]]; then
+    sec+=("REDIS_TLS_URL=$(redact "${REDIS_TLS_URL:-$OUR_REDIS_TLS}")"
+      "SENDONCE_TEST_REDIS_CA_FILE=${SENDONCE_TEST_REDIS_CA_FILE:-$TLS_CA}"
+      "SENDONCE_TEST_REDIS_PASSWORD_FILE=${SENDONCE_TEST_REDIS_PASSWORD_FILE:-$REDIS_TLS_PASSWORD}")
+  fi
+  for kv in "${sec[@]}"; do
+    printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
+  done
+  local v
+  for v in REDIS_URL REDIS_TLS_URL; do
+    if [[ -n "${!v:-}" && "$(redact "${!v}")" != "${!v}" ]]; then
+      log "$v holds a password: printed as $(redact "${!v}"); move the password to a file (--redis-password-file)"
+    fi
   done
 }
 

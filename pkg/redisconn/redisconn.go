@@ -80,8 +80,12 @@ func (c Config) Validate() error {
 	if sv := u.Query().Get("skip_verify"); sv != "" && sv != "false" && sv != "0" && !s.Insecure {
 		return ErrSkipVerify
 	}
-	if _, has := u.User.Password(); has && s.PasswordFile != "" {
+	_, hasPW := u.User.Password()
+	if hasPW && s.PasswordFile != "" {
 		return errors.New("the Redis password is given twice: in the URL and in --redis-password-file; keep the file")
+	}
+	if u.User.Username() != "" && !hasPW && s.PasswordFile == "" {
+		return fmt.Errorf("the Redis URL names user %q but no password: set --redis-password-file", u.User.Username())
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,6 +45,18 @@ type AthenaConfig struct {
 	CallTimeout time.Duration
 	// PageSize is the MaxResults of GetQueryResults (default and maximum 1000).
 	PageSize int32
+	// Read says how the result is read: the CSV file Athena wrote to S3,
+	// GetQueryResults pages, or S3 falling back to pages (empty: ReadAuto).
+	Read ReadMode
+	// S3 reads the result file; nil builds a client from the AWS SDK's
+	// default chain (AWS_ENDPOINT_URL_S3) when it is needed.
+	S3 S3API
+	// S3Parallel is the number of ranged GETs that run ahead of the parser
+	// (--athena-s3-parallel); 1 or less streams one GET.
+	S3Parallel int
+	// S3ChunkSize is the size of each ranged GET when S3Parallel > 1
+	// (default 8 MiB).
+	S3ChunkSize int64
 	// After waits; nil is time.After. Tests make it immediate.
 	After func(time.Duration) <-chan time.Time
 	Log   *slog.Logger
@@ -67,6 +80,12 @@ func (c *AthenaConfig) defaults() {
 	}
 	if c.After == nil {
 		c.After = time.After
+	}
+	if c.Read == "" {
+		c.Read = ReadAuto
+	}
+	if c.S3ChunkSize <= 0 {
+		c.S3ChunkSize = 8 << 20
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -98,12 +117,16 @@ type athenaReader struct {
 }
 
 // NewAthena starts the query (or reuses the execution of the same token),
-// waits until it succeeds and reads the first page, so that a failed query
-// or missing columns are reported here.
+// waits until it succeeds and opens its result: the CSV file Athena wrote to
+// S3 (streamed), or the first page of GetQueryResults (cfg.Read), so that a
+// failed query or missing columns are reported here.
 func NewAthena(ctx context.Context, cfg AthenaConfig) (Reader, error) {
 	cfg.defaults()
 	if cfg.Query == "" {
 		return nil, fmt.Errorf("%w: athena needs a query (--athena-query or --athena-query-file)", ErrBadSpec)
+	}
+	if _, err := ParseReadMode(string(cfg.Read)); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadSpec, err)
 	}
 	if cfg.Client == nil {
 		awsCfg, err := config.LoadDefaultConfig(ctx)
@@ -119,8 +142,21 @@ func NewAthena(ctx context.Context, cfg AthenaConfig) (Reader, error) {
 	if err := r.start(ctx); err != nil {
 		return nil, err
 	}
-	if err := r.wait(ctx); err != nil {
+	qe, err := r.wait(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if cfg.Read != ReadAPI {
+		s3r, err := r.openS3(ctx, qe)
+		switch {
+		case err == nil:
+			return s3r, nil
+		case cfg.Read == ReadAuto && errors.Is(err, ErrS3Unreadable):
+			cfg.Log.Warn("paging through GetQueryResults instead of reading the result file from S3 (slower: 1,000 rows per call)",
+				"query_execution_id", r.id, "reason", err.Error())
+		default:
+			return nil, err
+		}
 	}
 	if err := r.page(ctx, nil); err != nil {
 		return nil, err
@@ -153,7 +189,9 @@ func (r *athenaReader) start(ctx context.Context) error {
 	return nil
 }
 
-func (r *athenaReader) wait(ctx context.Context) error {
+// wait polls until the query succeeds and returns its execution (with the
+// result location).
+func (r *athenaReader) wait(ctx context.Context) (*types.QueryExecution, error) {
 	delay := r.cfg.PollInitial
 	started := time.Now()
 	for {
@@ -161,7 +199,7 @@ func (r *athenaReader) wait(ctx context.Context) error {
 		out, err := r.cfg.Client.GetQueryExecution(cctx, &athena.GetQueryExecutionInput{QueryExecutionId: aws.String(r.id)})
 		cancel()
 		if err != nil {
-			return fmt.Errorf("polling Athena query %s: %w", r.id, err)
+			return nil, fmt.Errorf("polling Athena query %s: %w", r.id, err)
 		}
 		var st types.QueryExecutionStatus
 		if out.QueryExecution != nil && out.QueryExecution.Status != nil {
@@ -170,15 +208,15 @@ func (r *athenaReader) wait(ctx context.Context) error {
 		switch st.State {
 		case types.QueryExecutionStateSucceeded:
 			r.cfg.Log.Info("athena query succeeded", "query_execution_id", r.id, "waited", time.Since(started).Round(time.Millisecond))
-			return nil
+			return out.QueryExecution, nil
 		case types.QueryExecutionStateFailed, types.QueryExecutionStateCancelled:
-			return fmt.Errorf("%w: query %s is %s: %s (a rerun of the same campaign and query reuses this execution while Athena remembers its token; change the query, e.g. add a comment, to run it anew)",
+			return nil, fmt.Errorf("%w: query %s is %s: %s (a rerun of the same campaign and query reuses this execution while Athena remembers its token; change the query, e.g. add a comment, to run it anew)",
 				ErrQueryFailed, r.id, st.State, aws.ToString(st.StateChangeReason))
 		}
 		r.cfg.Log.Debug("waiting for athena query", "query_execution_id", r.id, "state", st.State, "next_poll", delay)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for Athena query %s: %w", r.id, ctx.Err())
+			return nil, fmt.Errorf("waiting for Athena query %s: %w", r.id, ctx.Err())
 		case <-r.cfg.After(delay):
 		}
 		delay = min(delay*2, r.cfg.PollMax)

@@ -36,6 +36,13 @@ type fakeAthena struct {
 	polls    int
 	pages    int
 	failPage int // 1-based page that returns a server error; 0 none
+
+	// output, when set, is the result prefix (s3://bucket/path/): the
+	// execution reports <output><id>.csv as its OutputLocation, as Athena
+	// does. encryption is the workgroup's EncryptionOption (SSE_S3,
+	// SSE_KMS, CSE_KMS), if any.
+	output     string
+	encryption string
 }
 
 func (f *fakeAthena) serve(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +86,15 @@ func (f *fakeAthena) serve(w http.ResponseWriter, r *http.Request) {
 		if st == "FAILED" || st == "CANCELLED" {
 			status["StateChangeReason"] = f.reason
 		}
-		reply(map[string]any{"QueryExecution": map[string]any{"QueryExecutionId": body["QueryExecutionId"], "Status": status}})
+		qe := map[string]any{"QueryExecutionId": body["QueryExecutionId"], "Status": status}
+		if f.output != "" {
+			rc := map[string]any{"OutputLocation": f.output + body["QueryExecutionId"].(string) + ".csv"}
+			if f.encryption != "" {
+				rc["EncryptionConfiguration"] = map[string]any{"EncryptionOption": f.encryption}
+			}
+			qe["ResultConfiguration"] = rc
+		}
+		reply(map[string]any{"QueryExecution": qe})
 	case "GetQueryResults":
 		f.pages++
 		if f.pages == f.failPage {

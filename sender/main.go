@@ -199,13 +199,18 @@ func runReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	config.RegisterCommon(fs, &common, "")
 	to := fs.String("to", "", "earliest: reset to the start of the jobs topic")
 	toTime := fs.String("to-time", "", "reset to the first job at or after this RFC3339 time")
+	fenceRetain := fs.Duration("fence-retention", fence.DefaultRetention, "how long settled fence records are kept (as on sender run); a replay of older jobs is refused without --force")
+	force := fs.Bool("force", false, "replay jobs older than --fence-retention anyway (their fence keys may have expired: they may be sent again)")
 	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
 	if err := common.Validate(); err != nil {
 		return err
 	}
-	var target sender.ReplayTarget
+	if *fenceRetain <= 0 {
+		return fmt.Errorf("--fence-retention must be positive (got %s)", *fenceRetain)
+	}
+	target := sender.ReplayTarget{FenceRetention: *fenceRetain, Force: *force}
 	switch {
 	case *to == "earliest" && *toTime == "":
 		target.Earliest = true

@@ -126,6 +126,9 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 	if err != nil {
 		return usageError{err}
 	}
+	if w := producer.UnsubscribeWarning(&cmd.PublishConfig); w != "" {
+		log.Warn(w)
+	}
 	reg := metrics.NewRegistry()
 	if cmd.Common.MetricsAddr != "" {
 		srv, err := metrics.Listen(cmd.Common.MetricsAddr, reg, nil, log)
@@ -163,9 +166,9 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 		deps.Progress = stderr
 	}
 	if cmd.RejectsFile != "" {
-		f, err := os.Create(cmd.RejectsFile)
+		f, err := producer.CreateRejectsFile(cmd.RejectsFile)
 		if err != nil {
-			return fmt.Errorf("--rejects-file: %w", err)
+			return err
 		}
 		defer f.Close()
 		deps.RejectsFile = f

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sendonce/sendonce/pkg/job"
+	"github.com/sendonce/sendonce/pkg/pseudonym"
 	"github.com/sendonce/sendonce/pkg/source"
 )
 
@@ -21,6 +22,10 @@ const (
 const (
 	PlaceholderUserID = "{{user_id}}"
 	PlaceholderEmail  = "{{email}}"
+	// PlaceholderToken is pseudonym.UnsubscribeToken(key, campaign, user
+	// id): the unsubscribe endpoint checks it, so that a link cannot be
+	// made up for a guessable user id (--unsubscribe-key-file).
+	PlaceholderToken = "{{token}}"
 )
 
 // builder makes the job of a valid row; everything but the row is fixed for
@@ -55,7 +60,7 @@ func (b *builder) build(row *source.Row) *job.Job {
 	}
 	if b.cfg.UnsubscribeURL != "" {
 		j.Headers = map[string]string{
-			HeaderListUnsubscribe:     "<" + UnsubscribeURL(b.cfg.UnsubscribeURL, row.UserID, row.Email) + ">",
+			HeaderListUnsubscribe:     "<" + unsubscribeLink(b.cfg, row.UserID, row.Email) + ">",
 			HeaderListUnsubscribePost: OneClickValue,
 		}
 	}
@@ -75,8 +80,34 @@ func urlEscape(s string) string {
 	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }
 
-// checkUnsubscribeURL says what is wrong with an --unsubscribe-url template.
-func checkUnsubscribeURL(tmpl string) error {
+// unsubscribeLink is the user's unsubscribe URL, {{token}} included.
+func unsubscribeLink(cfg *PublishConfig, userID, email string) string {
+	u := UnsubscribeURL(cfg.UnsubscribeURL, userID, email)
+	if strings.Contains(u, PlaceholderToken) {
+		u = strings.ReplaceAll(u, PlaceholderToken, pseudonym.UnsubscribeToken(cfg.UnsubscribeKey, cfg.Campaign, userID))
+	}
+	return u
+}
+
+// UnsubscribeWarning is the warning to log for an --unsubscribe-url without
+// {{token}}, or "".
+func UnsubscribeWarning(cfg *PublishConfig) string {
+	if cfg.UnsubscribeURL == "" || strings.Contains(cfg.UnsubscribeURL, PlaceholderToken) {
+		return ""
+	}
+	return "--unsubscribe-url has no {{token}}: anyone can unsubscribe a guessable user id; add {{token}} and --unsubscribe-key-file, and check the token at the endpoint"
+}
+
+// checkUnsubscribeURL says what is wrong with an --unsubscribe-url template;
+// haveKey says whether --unsubscribe-key-file was given.
+func checkUnsubscribeURL(tmpl string, haveKey bool) error {
+	hasToken := strings.Contains(tmpl, PlaceholderToken)
+	switch {
+	case hasToken && !haveKey:
+		return fmt.Errorf("--unsubscribe-url %q has %s: give the key that signs it with --unsubscribe-key-file (or SENDONCE_UNSUBSCRIBE_KEY_FILE)", tmpl, PlaceholderToken)
+	case haveKey && !hasToken:
+		return fmt.Errorf("--unsubscribe-key-file is set but --unsubscribe-url %q has no %s: add it, so that the endpoint can check who unsubscribes", tmpl, PlaceholderToken)
+	}
 	if !strings.Contains(tmpl, PlaceholderUserID) && !strings.Contains(tmpl, PlaceholderEmail) {
 		return fmt.Errorf("--unsubscribe-url %q must contain %s or %s, so that the one-click POST says who unsubscribes", tmpl, PlaceholderUserID, PlaceholderEmail)
 	}
@@ -84,7 +115,7 @@ func checkUnsubscribeURL(tmpl string) error {
 	if err != nil {
 		return fmt.Errorf("--unsubscribe-url %q: %w", tmpl, err)
 	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if u.Scheme != "https" || u.Host == "" {
 		return fmt.Errorf("--unsubscribe-url %q must be an absolute https:// URL (mailbox providers require https for one-click unsubscribe)", tmpl)
 	}
 	if strings.ContainsAny(tmpl, "<>\r\n ") {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/sendonce/sendonce/pkg/job"
 	"github.com/sendonce/sendonce/pkg/kafka"
 )
 
@@ -20,9 +21,13 @@ type PublishConfig struct {
 	Source string
 	// ExpiresAt is when the jobs must no longer be sent; zero: never.
 	ExpiresAt time.Time
-	// UnsubscribeURL, when set, adds List-Unsubscribe (this URL with
-	// {{user_id}} and {{email}} filled in) and List-Unsubscribe-Post.
+	// UnsubscribeURL, when set, adds List-Unsubscribe (this https URL with
+	// {{user_id}}, {{email}} and {{token}} filled in) and
+	// List-Unsubscribe-Post.
 	UnsubscribeURL string
+	// UnsubscribeKey signs the {{token}} of UnsubscribeURL (HMAC-SHA256 of
+	// campaign and user id; pkg/pseudonym).
+	UnsubscribeKey []byte
 	// MaxRejects makes the run fail (after publishing every valid row) when
 	// more rows than this are rejected; -1 means no limit. Duplicates do not
 	// count.
@@ -82,11 +87,15 @@ func (c *PublishConfig) Validate() error {
 	if c.From == "" {
 		return errors.New("--from is required: the sender address, e.g. news@example.com or \"Example <news@example.com>\"")
 	}
-	if _, err := mail.ParseAddress(c.From); err != nil {
+	from, err := mail.ParseAddress(c.From)
+	if err != nil {
 		return fmt.Errorf("--from %q is not an email address: %w", c.From, err)
 	}
+	if err := job.CheckAddress(from.Address); err != nil {
+		return fmt.Errorf("--from %q: %w (the sender would refuse every job)", c.From, err)
+	}
 	if c.UnsubscribeURL != "" {
-		if err := checkUnsubscribeURL(c.UnsubscribeURL); err != nil {
+		if err := checkUnsubscribeURL(c.UnsubscribeURL, len(c.UnsubscribeKey) > 0); err != nil {
 			return err
 		}
 	}

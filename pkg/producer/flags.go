@@ -10,6 +10,7 @@ import (
 
 	"github.com/sendonce/sendonce/pkg/config"
 	"github.com/sendonce/sendonce/pkg/kafka"
+	"github.com/sendonce/sendonce/pkg/pseudonym"
 	"github.com/sendonce/sendonce/pkg/retry"
 	"github.com/sendonce/sendonce/pkg/source"
 )
@@ -23,6 +24,10 @@ type SourceFlags struct {
 	AthenaWorkgroup string
 	AthenaOutput    string
 	AthenaTimeout   time.Duration
+	// AthenaRead is s3, api or auto (--athena-read); AthenaS3Parallel the
+	// ranged GETs reading the result file ahead (--athena-s3-parallel).
+	AthenaRead       string
+	AthenaS3Parallel int
 }
 
 // RegisterFlags binds the source flags.
@@ -34,6 +39,8 @@ func (s *SourceFlags) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.AthenaWorkgroup, "athena-workgroup", "", "Athena workgroup (empty: primary)")
 	fs.StringVar(&s.AthenaOutput, "athena-output", "", "s3:// location of the query results (empty: the workgroup's)")
 	fs.DurationVar(&s.AthenaTimeout, "athena-timeout", 30*time.Minute, "how long to wait for the Athena query to finish")
+	fs.StringVar(&s.AthenaRead, "athena-read", string(source.ReadAuto), "how to read the query's result: s3 (stream the CSV file Athena wrote; needs s3:GetObject on the results prefix), api (page through GetQueryResults, 1,000 rows per call), auto (s3, or api when S3 is denied or the results are client-side encrypted)")
+	fs.IntVar(&s.AthenaS3Parallel, "athena-s3-parallel", 1, "ranged GETs of 8 MiB reading the Athena result file ahead of the parser, 1 to 64 (1: one streamed GET)")
 }
 
 // Validate names the flag that is wrong.
@@ -56,6 +63,11 @@ func (s *SourceFlags) Validate() error {
 		return fmt.Errorf("--athena-output must be an s3:// location (got %q)", s.AthenaOutput)
 	case s.AthenaTimeout <= 0:
 		return errors.New("--athena-timeout must be positive")
+	case s.AthenaS3Parallel < 1 || s.AthenaS3Parallel > 64:
+		return fmt.Errorf("--athena-s3-parallel must be 1 to 64 (got %d)", s.AthenaS3Parallel)
+	}
+	if _, err := source.ParseReadMode(s.AthenaRead); err != nil {
+		return err
 	}
 	return nil
 }
@@ -74,9 +86,14 @@ func (s *SourceFlags) Athena(campaign string) (source.AthenaConfig, error) {
 			return source.AthenaConfig{}, fmt.Errorf("--athena-query-file %s is empty", s.AthenaQueryFile)
 		}
 	}
+	mode, err := source.ParseReadMode(s.AthenaRead)
+	if err != nil {
+		return source.AthenaConfig{}, err
+	}
 	return source.AthenaConfig{
 		Campaign: campaign, Query: q, Database: s.AthenaDatabase,
 		Workgroup: s.AthenaWorkgroup, OutputLocation: s.AthenaOutput,
+		Read: mode, S3Parallel: s.AthenaS3Parallel,
 	}, nil
 }
 
@@ -91,6 +108,9 @@ type PublishCommand struct {
 	ReplicationFactor int
 	RetryTiers        string
 	ConnectTimeout    time.Duration
+
+	// UnsubscribeKeyFile holds the key of the {{token}} placeholder.
+	UnsubscribeKeyFile string
 }
 
 // RegisterFlags binds every flag of publish.
@@ -102,7 +122,8 @@ func (c *PublishCommand) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.From, "from", "", "From address, e.g. news@example.com or \"Example <news@example.com>\"")
 	fs.StringVar(&c.ConfigurationSet, "configuration-set", "", "SES configuration set (empty: none)")
 	fs.Var(&c.ExpiresAt, "expires-at", "RFC 3339 time after which the jobs are no longer sent (empty: never)")
-	fs.StringVar(&c.UnsubscribeURL, "unsubscribe-url", "", "one-click unsubscribe URL with {{user_id}} and/or {{email}}; adds List-Unsubscribe and List-Unsubscribe-Post (empty: none)")
+	fs.StringVar(&c.UnsubscribeURL, "unsubscribe-url", "", "one-click unsubscribe https URL with {{user_id}} and/or {{email}}, and {{token}} (an HMAC of campaign and user, see --unsubscribe-key-file); adds List-Unsubscribe and List-Unsubscribe-Post (empty: none)")
+	fs.StringVar(&c.UnsubscribeKeyFile, "unsubscribe-key-file", "", "file holding the secret key (at least 32 bytes) that signs the {{token}} of --unsubscribe-url; the unsubscribe endpoint checks it with the same key")
 	fs.IntVar(&c.MaxRejects, "max-rejects", -1, "exit non-zero (after publishing every valid row) when more rows than this are rejected; -1: no limit")
 	fs.StringVar(&c.RejectsFile, "rejects-file", "", "also write the rejects report to this file as JSON lines (it always goes to the <prefix>.rejects topic)")
 	fs.IntVar(&c.Partitions, "partitions", 12, "partitions of the jobs topic when creating it (the sender's scaling limit)")
@@ -125,6 +146,13 @@ func (c *PublishCommand) Validate() error {
 	c.PublishConfig.Topics = kafka.Topics{Prefix: c.Common.TopicPrefix}
 	c.PublishConfig.Source = c.Source.Spec
 	c.PublishConfig.ExpiresAt = c.ExpiresAt.T
+	if c.UnsubscribeKeyFile != "" {
+		k, err := pseudonym.LoadKey(c.UnsubscribeKeyFile)
+		if err != nil {
+			return fmt.Errorf("--unsubscribe-key-file: %w", err)
+		}
+		c.UnsubscribeKey = k
+	}
 	if err := c.PublishConfig.Validate(); err != nil {
 		return err
 	}

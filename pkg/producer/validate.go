@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strings"
 	"unicode/utf8"
 
@@ -75,14 +74,16 @@ func checkEmail(email string) (Reason, string) {
 	if n := utf8.RuneCountInString(email); n > MaxEmailChars {
 		return ReasonEmailTooLong, fmt.Sprintf("email is %d characters, the limit is %d", n, MaxEmailChars)
 	}
-	addr, err := mail.ParseAddress(email)
-	if err != nil {
-		return ReasonInvalidEmail, "email is not a valid address: " + err.Error()
-	}
-	if addr.Address != email {
-		// A display name ("Ann <a@example.com>"), comments or quoting: we
-		// want the bare address the user gave, nothing more.
+	if strings.ContainsAny(email, "<>()") {
+		// A display name ("Ann <a@example.com>") or a comment: we want the
+		// bare address the user gave, nothing more.
 		return ReasonInvalidEmail, "email must be a bare address (no display name, comment or angle brackets)"
+	}
+	// job.CheckAddress is what the sender checks again: an ASCII local
+	// part and an IDNA domain, which SES accepts. Its errors never echo the
+	// address (net/mail's do).
+	if err := job.CheckAddress(email); err != nil {
+		return ReasonInvalidEmail, "email is not a valid address: " + strings.TrimPrefix(err.Error(), job.ErrAddress.Error()+": ")
 	}
 	return "", ""
 }

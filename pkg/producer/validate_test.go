@@ -29,7 +29,8 @@ func TestCheckRow(t *testing.T) {
 		{name: "email is trimmed", row: source.Row{UserID: "1", Email: "  a@example.com\t"}},
 		{name: "plus and subdomain", row: source.Row{UserID: "1", Email: "a.b+tag@mail.example.co.uk"}},
 		{name: "user id of 256 bytes", row: source.Row{UserID: strings.Repeat("é", 128), Email: "a@example.com"}},
-		{name: "email of 254 characters", row: source.Row{UserID: "1", Email: strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com"}},
+		{name: "email of 254 characters", row: source.Row{UserID: "1", Email: strings.Repeat("a", 64) + "@" + strings.Repeat(strings.Repeat("b", 61)+".", 3) + "com"}},
+		{name: "IDNA domain", row: source.Row{UserID: "1", Email: "zoe@xn--bcher-kva.example"}},
 		{name: "data at the limit", row: source.Row{UserID: "1", Email: "a@example.com", Data: bigData(job.MaxTemplateData)}},
 
 		{name: "parse error", row: source.Row{Err: errors.New("line 3 has 2 fields, the header has 3")}, reason: ReasonMalformedRow, detail: "line 3 has 2 fields"},
@@ -45,6 +46,11 @@ func TestCheckRow(t *testing.T) {
 		{name: "comment", row: source.Row{UserID: "1", Email: "a@example.com (Ann)"}, reason: ReasonInvalidEmail},
 		{name: "space inside", row: source.Row{UserID: "1", Email: "a b@example.com"}, reason: ReasonInvalidEmail},
 		{name: "no domain", row: source.Row{UserID: "1", Email: "a@"}, reason: ReasonInvalidEmail},
+		// SES refuses non-ASCII local parts at send time: refuse the row now.
+		{name: "non-ASCII local part", row: source.Row{UserID: "1", Email: "zoë@example.com"}, reason: ReasonInvalidEmail, detail: "non-ASCII"},
+		{name: "unicode domain", row: source.Row{UserID: "1", Email: "zoe@bücher.example"}, reason: ReasonInvalidEmail, detail: "IDNA"},
+		{name: "quoted local part", row: source.Row{UserID: "1", Email: `"zoe smith"@example.com`}, reason: ReasonInvalidEmail},
+		{name: "dotless domain", row: source.Row{UserID: "1", Email: "zoe@localhost"}, reason: ReasonInvalidEmail},
 		{name: "email of 255 characters", row: source.Row{UserID: "1", Email: strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com"}, reason: ReasonEmailTooLong, detail: "255 characters"},
 		{name: "data over the limit", row: source.Row{UserID: "1", Email: "a@example.com", Data: bigData(job.MaxTemplateData + 1)}, reason: ReasonDataTooLarge, detail: "262145 bytes"},
 		{

@@ -102,7 +102,9 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.onAmbiguous, "on-ambiguous", "hold", "hold (report, send nothing) or resend (at-least-once) when SES may have accepted an email")
 	fs.DurationVar(&f.cfg.DrainTimeout, "drain-timeout", 25*time.Second, "how long SIGTERM waits for in-flight work")
 	fs.DurationVar(&f.sesTimeout, "ses-timeout", 10*time.Second, "timeout of each SES SendEmail call")
-	fs.DurationVar(&f.cfg.AccountRefresh, "account-refresh", time.Minute, "how often SES GetAccount is read (rate ceiling, quota)")
+	fs.DurationVar(&f.cfg.AccountRefresh, "account-refresh", time.Minute, "how often SES GetAccount is read (rate ceiling, quota) and paused configuration sets and identities are checked")
+	fs.IntVar(&f.cfg.MaxStopCycles, "stop-cycles", 10, "checks a configuration set or identity that SES refuses may stay refused before its jobs go to the DLQ (reason stopped)")
+	fs.StringVar(&f.cfg.EvictionCheck, "redis-eviction-check", sender.EvictionRequire, "require: refuse to run unless Redis maxmemory-policy is noeviction; warn: log and run (managed Redis without CONFIG)")
 	fs.IntVar(&f.partitions, "partitions", 12, "partitions of the jobs topic and tiers, when the sender creates them")
 	fs.IntVar(&f.replication, "replication-factor", -1, "replication of created topics (-1: broker default)")
 	f.trust.register(fs)
@@ -123,6 +125,9 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if err := f.cfg.Validate(); err != nil {
+		return err
+	}
+	if err := validateLease(f.fenceLease, f.sesTimeout); err != nil {
 		return err
 	}
 	log, err := f.common.Logger(stderr)
@@ -287,5 +292,14 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	slog.Info("fence restored", "campaign", *campaign, "ledger_entries", sum.Entries, "terminal_users", sum.Terminal, "restored", sum.Restored, "already_present", sum.Present)
 	fmt.Fprintf(os.Stdout, "campaign %s: %d terminal users in the ledger, %d restored, %d already in the fence\n", *campaign, sum.Terminal, sum.Restored, sum.Present)
+	return nil
+}
+
+// validateLease refuses a fence lease that an SES call can outlast: another
+// sender would take the key over while the request is still in flight.
+func validateLease(lease, sesTimeout time.Duration) error {
+	if lease < 2*sesTimeout {
+		return fmt.Errorf("--fence-lease (%s) must be at least twice --ses-timeout (%s): a lease that a slow SES call can outlast lets another sender take the user over mid-request", lease, sesTimeout)
+	}
 	return nil
 }

@@ -97,6 +97,9 @@ func (w *world) startSender(ctx context.Context, o *Options, name string) (*serv
 	cfg := sender.DefaultConfig()
 	cfg.Topics = w.topics
 	cfg.Policy = w.policy(o)
+	// The embedded Redis (miniredis) has no CONFIG to show its eviction
+	// policy; it never evicts.
+	cfg.EvictionCheck = sender.EvictionWarn
 	rdb := w.redisClient()
 	fnc, err := fence.New(rdb, fence.Config{Prefix: w.topics.Prefix, OnAbandoned: cfg.OnAmbiguous}, nil)
 	if err != nil {

@@ -66,4 +66,8 @@ const (
 	ReasonPermanent = "permanent"
 	ReasonExhausted = "attempts_exhausted"
 	ReasonMalformed = "malformed"
+	// ReasonStopped: SES kept refusing this job's configuration set or
+	// identity (or the account) for --stop-cycles checks; it was never
+	// sent and can be redriven once the cause is fixed.
+	ReasonStopped = "stopped"
 )

@@ -68,6 +68,11 @@ type Sender struct {
 	// and their bookkeeping run under it.
 	workCtx  context.Context
 	stopWork context.CancelFunc
+	// bookCtx is cancelled BookkeepingTimeout after workCtx: the fence
+	// marks and ledger writes of sends that finished (or were never
+	// written) still land when the drain time is over.
+	bookCtx  context.Context
+	stopBook context.CancelFunc
 
 	mu    sync.Mutex
 	parts map[string]map[int32]*partition
@@ -75,6 +80,9 @@ type Sender struct {
 	inflight atomic.Int64
 	freed    chan struct{} // signalled when a slot frees
 	ready    atomic.Bool
+	// evictionOK is set while Redis's maxmemory-policy is noeviction.
+	evictionOK atomic.Bool
+	logs       logLimiter
 }
 
 // ClientOpts are the options the sender needs on its Kafka client. The
@@ -122,6 +130,7 @@ func New(cfg Config, d Deps) (*Sender, error) {
 	s.gate = newGate(s)
 	s.fetchCtx, s.stopFetch = context.WithCancel(context.Background())
 	s.workCtx, s.stopWork = context.WithCancel(context.Background())
+	s.bookCtx, s.stopBook = context.WithCancel(context.Background())
 	return s, nil
 }
 
@@ -145,11 +154,16 @@ func (s *Sender) Ready(ctx context.Context) error {
 // s.ClientOpts(); Run closes it.
 func (s *Sender) Run(ctx context.Context, cl *kgo.Client) error {
 	s.cl = cl
+	defer s.stopBook()
 	defer s.stopWork()
 	defer s.stopFetch()
 	stopWatch := context.AfterFunc(ctx, s.stopFetch)
 	defer stopWatch()
 
+	if err := s.checkRedisAtStart(ctx); err != nil {
+		cl.Close()
+		return err
+	}
 	if err := s.gate.start(ctx); err != nil {
 		cl.Close()
 		return err
@@ -166,7 +180,10 @@ func (s *Sender) Run(ctx context.Context, cl *kgo.Client) error {
 	// Drain: the revoke callback that Close triggers waits for in-flight
 	// work (bounded by the drain timeout) and commits what finished.
 	s.log.Info("draining", "in_flight", s.inflight.Load(), "timeout", s.cfg.DrainTimeout)
-	timer := time.AfterFunc(s.cfg.DrainTimeout, s.stopWork)
+	timer := time.AfterFunc(s.cfg.DrainTimeout, func() {
+		s.stopWork()
+		time.AfterFunc(s.cfg.BookkeepingTimeout, s.stopBook)
+	})
 	defer timer.Stop()
 	<-commitDone
 	// Close leaves the group; its revoke callback waits for in-flight work
@@ -221,7 +238,7 @@ func (s *Sender) pollLoop(ctx context.Context) error {
 			for _, r := range ftp.Records {
 				s.inflight.Add(1)
 				s.m.inflight.Inc()
-				if p.add(r) {
+				if p.add(r, s.clk.Now()) {
 					s.start(p, r)
 				}
 			}
@@ -236,6 +253,19 @@ func (s *Sender) start(p *partition, r *kgo.Record) {
 		defer p.running.Done()
 		for r != nil {
 			finished := s.process(p, r)
+			for !finished && p.ctx.Err() == nil {
+				// Not finished while the partition is still ours: run it
+				// again, never drop it (the partition could not commit
+				// past it, and nobody else would ever send it).
+				s.m.reruns.Inc()
+				select {
+				case <-p.ctx.Done():
+				case <-s.clk.After(s.cfg.InfraBackoff):
+				}
+				if p.ctx.Err() == nil {
+					finished = s.process(p, r)
+				}
+			}
 			var next *kgo.Record
 			if finished {
 				next = p.finish(r)
@@ -363,6 +393,7 @@ func (s *Sender) commitLoop(ctx context.Context) {
 			}
 		}
 		s.mu.Unlock()
+		s.observeOldest(ps)
 		s.commitParts(ctx, ps)
 	}
 }
@@ -407,4 +438,18 @@ func (s *Sender) commitParts(ctx context.Context, ps []*partition) {
 		return
 	}
 	s.m.commits.Inc()
+}
+
+// observeOldest sets the age of the oldest unfinished record: a record that
+// stays unfinished holds back its partition's commit, and the alert on this
+// gauge says so long before anyone notices the lag.
+func (s *Sender) observeOldest(ps []*partition) {
+	now := s.clk.Now()
+	var oldest time.Duration
+	for _, p := range ps {
+		if since, ok := p.oldest(); ok && now.Sub(since) > oldest {
+			oldest = now.Sub(since)
+		}
+	}
+	s.m.oldest.Set(oldest.Seconds())
 }

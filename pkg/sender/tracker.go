@@ -3,6 +3,7 @@ package sender
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -31,8 +32,9 @@ type partition struct {
 }
 
 type slot struct {
-	rec  *kgo.Record
-	done bool
+	rec   *kgo.Record
+	since time.Time // when it was dispatched
+	done  bool
 }
 
 func newPartition(parent context.Context, topic string, part int32) *partition {
@@ -42,10 +44,10 @@ func newPartition(parent context.Context, topic string, part int32) *partition {
 
 // add registers a dispatched record. It returns false when the record must
 // wait behind another record of the same key (it is started by finish).
-func (p *partition) add(r *kgo.Record) (start bool) {
+func (p *partition) add(r *kgo.Record, now time.Time) (start bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pending = append(p.pending, &slot{rec: r})
+	p.pending = append(p.pending, &slot{rec: r, since: now})
 	k := string(r.Key)
 	if q, busy := p.keys[k]; busy {
 		p.keys[k] = append(q, r)
@@ -109,6 +111,16 @@ func (p *partition) popKey(r *kgo.Record) *kgo.Record {
 		p.keys[k] = q[1:]
 	}
 	return next
+}
+
+// oldest returns when the oldest unfinished record was dispatched.
+func (p *partition) oldest() (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.head < len(p.pending) {
+		return p.pending[p.head].since, true
+	}
+	return time.Time{}, false
 }
 
 // take returns the committable offset if it advanced since the last take.

@@ -16,6 +16,9 @@ const (
 	opCreateTemplate = "CreateEmailTemplate"
 	opUpdateTemplate = "UpdateEmailTemplate"
 	opRender         = "TestRenderEmailTemplate"
+
+	opGetConfigurationSet = "GetConfigurationSet"
+	opGetEmailIdentity    = "GetEmailIdentity"
 )
 
 // resultOK is the result label of a call that succeeded; a failed call is

@@ -52,6 +52,8 @@ var (
 	Unavailable            = &Fault{Name: "unavailable", Status: 503, Message: "Service Unavailable"}
 	UnavailableAfterAccept = &Fault{Name: "unavailable_after_accept", Status: 503, Message: "Service Unavailable", Accept: true}
 	HangupAfterAccept      = &Fault{Name: "hangup_after_accept", Hangup: true, Accept: true}
+	ConfigurationSetPaused = &Fault{Name: "configuration_set_paused", Status: 400, Code: "ConfigurationSetSendingPausedException", Message: "Sending is paused for this configuration set."}
+	IdentityAccessDenied   = &Fault{Name: "access_denied", Status: 403, Code: "AccessDeniedException", Message: "User is not authorized to perform ses:SendEmail on this identity."}
 )
 
 // maxBody is SES v2's message size limit.

@@ -45,6 +45,7 @@ type Server struct {
 	templates map[string]*template
 
 	counts   counts
+	sending  sending
 	dirs     sync.Map // outbox directories already created
 	kmu      sync.Mutex
 	messages []Email
@@ -68,6 +69,8 @@ func New(cfg Config) *Server {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v2/email/outbound-emails", s.sendEmail)
 	s.mux.HandleFunc("GET /v2/email/account", s.getAccount)
+	s.mux.HandleFunc("GET /v2/email/configuration-sets/{name}", s.getConfigurationSet)
+	s.mux.HandleFunc("GET /v2/email/identities/{identity}", s.getEmailIdentity)
 	s.mux.HandleFunc("POST /v2/email/templates", s.createTemplate)
 	s.mux.HandleFunc("GET /v2/email/templates/{name}", s.getTemplate)
 	s.mux.HandleFunc("PUT /v2/email/templates/{name}", s.updateTemplate)

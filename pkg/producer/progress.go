@@ -59,6 +59,7 @@ func (pr *progress) stop() {
 type snapshot struct {
 	rows, published, rejected, duplicates int64
 	rate                                  float64 // rows per second
+	mbps                                  float64 // MiB of the source per second; 0: unknown
 	percent                               float64 // -1: unknown
 	eta                                   time.Duration
 }
@@ -73,6 +74,7 @@ func (pr *progress) snapshot() snapshot {
 	if pg, ok := p.d.Source.(source.Progresser); ok {
 		if done, total := pg.Progress(); total > 0 && done > 0 {
 			s.percent = 100 * float64(done) / float64(total)
+			s.mbps = float64(done) / (1 << 20) / el.Seconds()
 			s.eta = time.Duration(float64(el) * float64(total-done) / float64(done))
 		}
 	}
@@ -84,14 +86,14 @@ func (pr *progress) report(final bool) {
 	if pr.out == nil {
 		args := []any{"rows", s.rows, "published", s.published, "rejected", s.rejected, "duplicates", s.duplicates, "rows_per_second", int64(s.rate)}
 		if s.percent >= 0 {
-			args = append(args, "percent", int(s.percent), "eta", s.eta.Round(time.Second).String())
+			args = append(args, "percent", int(s.percent), "mb_per_second", float64(int(s.mbps*10))/10, "eta", s.eta.Round(time.Second).String())
 		}
 		pr.log.Info("publishing", args...)
 		return
 	}
 	line := fmt.Sprintf("rows %d  published %d  rejected %d  duplicates %d  %.0f rows/s", s.rows, s.published, s.rejected, s.duplicates, s.rate)
 	if s.percent >= 0 && !final {
-		line += fmt.Sprintf("  %.0f%%  ETA %s", s.percent, s.eta.Round(time.Second))
+		line += fmt.Sprintf("  %.1f MB/s  %.0f%%  ETA %s", s.mbps, s.percent, s.eta.Round(time.Second))
 	}
 	end := ""
 	if final {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sendonce/sendonce/pkg/config"
 	"github.com/sendonce/sendonce/pkg/kafka"
+	"github.com/sendonce/sendonce/pkg/pseudonym"
 	"github.com/sendonce/sendonce/pkg/retry"
 	"github.com/sendonce/sendonce/pkg/source"
 )
@@ -107,6 +108,9 @@ type PublishCommand struct {
 	ReplicationFactor int
 	RetryTiers        string
 	ConnectTimeout    time.Duration
+
+	// UnsubscribeKeyFile holds the key of the {{token}} placeholder.
+	UnsubscribeKeyFile string
 }
 
 // RegisterFlags binds every flag of publish.
@@ -118,7 +122,8 @@ func (c *PublishCommand) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.From, "from", "", "From address, e.g. news@example.com or \"Example <news@example.com>\"")
 	fs.StringVar(&c.ConfigurationSet, "configuration-set", "", "SES configuration set (empty: none)")
 	fs.Var(&c.ExpiresAt, "expires-at", "RFC 3339 time after which the jobs are no longer sent (empty: never)")
-	fs.StringVar(&c.UnsubscribeURL, "unsubscribe-url", "", "one-click unsubscribe URL with {{user_id}} and/or {{email}}; adds List-Unsubscribe and List-Unsubscribe-Post (empty: none)")
+	fs.StringVar(&c.UnsubscribeURL, "unsubscribe-url", "", "one-click unsubscribe https URL with {{user_id}} and/or {{email}}, and {{token}} (an HMAC of campaign and user, see --unsubscribe-key-file); adds List-Unsubscribe and List-Unsubscribe-Post (empty: none)")
+	fs.StringVar(&c.UnsubscribeKeyFile, "unsubscribe-key-file", "", "file holding the secret key (at least 32 bytes) that signs the {{token}} of --unsubscribe-url; the unsubscribe endpoint checks it with the same key")
 	fs.IntVar(&c.MaxRejects, "max-rejects", -1, "exit non-zero (after publishing every valid row) when more rows than this are rejected; -1: no limit")
 	fs.StringVar(&c.RejectsFile, "rejects-file", "", "also write the rejects report to this file as JSON lines (it always goes to the <prefix>.rejects topic)")
 	fs.IntVar(&c.Partitions, "partitions", 12, "partitions of the jobs topic when creating it (the sender's scaling limit)")
@@ -141,6 +146,13 @@ func (c *PublishCommand) Validate() error {
 	c.PublishConfig.Topics = kafka.Topics{Prefix: c.Common.TopicPrefix}
 	c.PublishConfig.Source = c.Source.Spec
 	c.PublishConfig.ExpiresAt = c.ExpiresAt.T
+	if c.UnsubscribeKeyFile != "" {
+		k, err := pseudonym.LoadKey(c.UnsubscribeKeyFile)
+		if err != nil {
+			return fmt.Errorf("--unsubscribe-key-file: %w", err)
+		}
+		c.UnsubscribeKey = k
+	}
 	if err := c.PublishConfig.Validate(); err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@ commands:
   publish   read the source, validate each row, publish one job per valid user
   status    count a campaign's jobs per state
   preview   render one user's email without sending
+  erase     remove a user's jobs, ledger entries and fence keys (erasure request)
 
 Run "producer <command> --help" for the flags of a command.
 `
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		err = status(ctx, args[1:], stdout, stderr, lookup)
 	case "preview":
 		err = preview(ctx, args[1:], stdout, stderr, lookup)
+	case "erase":
+		err = erase(ctx, args[1:], stdout, stderr, lookup)
 	default:
 		fmt.Fprintf(stderr, "producer: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage

@@ -153,7 +153,14 @@ func (f *Fence) Claim(ctx context.Context, campaign, user string) (Claim, error)
 	if err != nil {
 		return Claim{}, err
 	}
+	return f.claimWith(ctx, key, token)
+}
+
+// claimWith is Claim with a given token: the same call resent after a lost
+// reply must find the key its own.
+func (f *Fence) claimWith(ctx context.Context, key, token string) (Claim, error) {
 	var res []any
+	var err error
 	err = f.call(ctx, "claim", func(ctx context.Context) error {
 		var err error
 		res, err = claimScript.Run(ctx, f.rdb, []string{key},

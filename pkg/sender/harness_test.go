@@ -35,6 +35,10 @@ type env struct {
 	sesURL  string
 	topics  kafka.Topics
 	cfg     Config
+	// limRdb, when set, is the rate limiter's Redis (tests break it alone).
+	limRdb redis.UniversalClient
+	// fenceLease overrides the fence lease (default 10s).
+	fenceLease time.Duration
 }
 
 func newEnv(t *testing.T, brokers []string, rdb redis.UniversalClient, sesURL, prefix string) *env {
@@ -83,11 +87,20 @@ func testJob(campaign string, i int, domain string) *job.Job {
 
 // publish produces n jobs of campaign to the jobs topic.
 func (e *env) publish(campaign string, n int, domain string) {
+	jobs := make([]*job.Job, 0, n)
+	for i := range n {
+		jobs = append(jobs, testJob(campaign, i, domain))
+	}
+	e.publishJobs(jobs...)
+}
+
+// publishJobs produces jobs to the jobs topic.
+func (e *env) publishJobs(jobs ...*job.Job) {
 	cl := e.client()
 	defer cl.Close()
-	recs := make([]*kgo.Record, 0, n)
-	for i := range n {
-		r, err := job.Record(e.topics.Jobs(), testJob(campaign, i, domain))
+	recs := make([]*kgo.Record, 0, len(jobs))
+	for _, j := range jobs {
+		r, err := job.Record(e.topics.Jobs(), j)
 		require.NoError(e.t, err)
 		recs = append(recs, r)
 	}
@@ -110,9 +123,17 @@ func (e *env) start(mod func(*Config)) *running {
 	if mod != nil {
 		mod(&cfg)
 	}
-	fnc, err := fence.New(e.rdb, fence.Config{Prefix: e.topics.Prefix, Lease: 10 * time.Second, OnAbandoned: cfg.OnAmbiguous}, nil)
+	lease := 10 * time.Second
+	if e.fenceLease > 0 {
+		lease = e.fenceLease
+	}
+	fnc, err := fence.New(e.rdb, fence.Config{Prefix: e.topics.Prefix, Lease: lease, OnAbandoned: cfg.OnAmbiguous}, nil)
 	require.NoError(e.t, err)
-	lim, err := ratelimit.New(e.rdb, ratelimit.Config{Key: e.topics.Prefix + ":rate", Rate: cfg.MaxSendRate}, nil)
+	limRdb := e.rdb
+	if e.limRdb != nil {
+		limRdb = e.limRdb
+	}
+	lim, err := ratelimit.New(limRdb, ratelimit.Config{Key: e.topics.Prefix + ":rate", Rate: cfg.MaxSendRate}, nil)
 	require.NoError(e.t, err)
 	reg := prometheus.NewRegistry()
 	mailer, err := ses.New(context.Background(), ses.Config{}, reg, func(o *sesv2.Options) { o.BaseEndpoint = aws.String(e.sesURL) })

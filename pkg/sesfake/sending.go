@@ -13,6 +13,23 @@ type sending struct {
 	mu         sync.Mutex
 	configSets map[string]bool
 	identities map[string]bool
+	max24      float64 // overrides Config.Max24HourSend when > 0
+}
+
+// SetMax24HourSend changes the daily quota GetAccount reports.
+func (s *Server) SetMax24HourSend(n float64) {
+	s.sending.mu.Lock()
+	defer s.sending.mu.Unlock()
+	s.sending.max24 = n
+}
+
+func (s *Server) max24HourSend() float64 {
+	s.sending.mu.Lock()
+	defer s.sending.mu.Unlock()
+	if s.sending.max24 > 0 {
+		return s.sending.max24
+	}
+	return s.cfg.Max24HourSend
 }
 
 // SetConfigurationSetSending sets what GetConfigurationSet reports for

@@ -132,7 +132,7 @@ func (s *Server) getAccount(w http.ResponseWriter, _ *http.Request) {
 		"SendingEnabled":               true,
 		"SendQuota": map[string]any{
 			"MaxSendRate":     s.cfg.MaxSendRate,
-			"Max24HourSend":   s.cfg.Max24HourSend,
+			"Max24HourSend":   s.max24HourSend(),
 			"SentLast24Hours": s.Count(),
 		},
 	})

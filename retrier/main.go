@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/sendonce/sendonce/pkg/config"
 	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/kafka"
@@ -26,7 +28,7 @@ const usage = `usage: retrier <command> [flags]
 
 commands:
   run       move due jobs from the retry tiers back to the jobs topic (until SIGTERM/SIGINT)
-  redrive   re-publish dead-lettered jobs: [--campaign ID] [--reason R]
+  redrive   re-publish dead-lettered jobs the ledger says were not sent: [--campaign ID] [--reason R] [--fence-retention D] [--force]
 
 Run 'retrier <command> --help' for its flags.
 `
@@ -104,6 +106,9 @@ func runRetrier(ctx context.Context, args []string, stderr io.Writer) error {
 		cl.Close()
 		return fmt.Errorf("could not reach Kafka at %s: %w", common.Brokers, err)
 	}
+	if err := retrier.CheckDLQRetention(ctx, kadm.NewClient(cl), cfg.Topics.DLQ(), cfg.FenceRetention); err != nil {
+		log.Warn("the dead-letter topic outlives the fence", "err", err)
+	}
 	if common.MetricsAddr != "" {
 		srv, err := metrics.Listen(common.MetricsAddr, reg, r.Ready, log)
 		if err != nil {
@@ -125,11 +130,16 @@ func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	campaign := fs.String("campaign", "", "redrive only this campaign's jobs (default: every campaign)")
 	reason := fs.String("reason", "", "redrive only records with this DLQ reason, e.g. attempts_exhausted (default: every reason)")
 	asJSON := fs.Bool("json", false, "print the counts as one JSON object")
+	fenceRetain := fs.Duration("fence-retention", fence.DefaultRetention, "how long the fence keeps settled users (as on sender run); older dead-lettered jobs are skipped without --force")
+	force := fs.Bool("force", false, "redrive jobs dead-lettered longer ago than --fence-retention too (the ledger still decides who was sent)")
 	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
 	if err := common.Validate(); err != nil {
 		return err
+	}
+	if *fenceRetain <= 0 {
+		return fmt.Errorf("--fence-retention must be positive (got %s)", *fenceRetain)
 	}
 	log, err := common.Logger(stderr)
 	if err != nil {
@@ -140,7 +150,7 @@ func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer rdb.Close()
-	fnc, err := fence.New(rdb, fence.Config{Prefix: common.TopicPrefix, Timeout: common.RedisTimeout}, nil)
+	fnc, err := fence.New(rdb, fence.Config{Prefix: common.TopicPrefix, Retention: *fenceRetain, Timeout: common.RedisTimeout}, nil)
 	if err != nil {
 		return err
 	}
@@ -152,8 +162,12 @@ func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := kafka.WaitReachable(ctx, cl, common.BrokerList(), common.StartupTimeout); err != nil {
 		return err
 	}
+	topics := kafka.Topics{Prefix: common.TopicPrefix}
+	if err := retrier.CheckDLQRetention(ctx, kadm.NewClient(cl), topics.DLQ(), *fenceRetain); err != nil {
+		log.Warn("the dead-letter topic outlives the fence", "err", err)
+	}
 	rep, err := retrier.Redrive(ctx, cl, fnc, retrier.RedriveOptions{
-		Topics: kafka.Topics{Prefix: common.TopicPrefix}, Campaign: *campaign, Reason: *reason, Log: log,
+		Topics: topics, Campaign: *campaign, Reason: *reason, FenceRetention: *fenceRetain, Force: *force, Log: log,
 	})
 	if err != nil {
 		return fmt.Errorf("redrive stopped after %d redriven: %w", rep.Redriven, err)
@@ -161,7 +175,6 @@ func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(rep)
 	}
-	fmt.Fprintf(stdout, "read %d dead-lettered records, %d matched: %d redriven, %d skipped (already sent), %d skipped (ambiguous or expired), %d skipped (duplicate), %d skipped (not a job)\n",
-		rep.Read, rep.Matched, rep.Redriven, rep.SkippedAlreadySent, rep.SkippedSettled, rep.SkippedDuplicate, rep.SkippedMalformed)
+	fmt.Fprint(stdout, retrier.FormatRedriveReport(rep, *fenceRetain))
 	return nil
 }

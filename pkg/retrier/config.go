@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/retry"
 )
@@ -45,6 +46,13 @@ type Config struct {
 	// wake against wall-clock steps (the wait is timed on the monotonic
 	// clock, the due time is wall-clock).
 	PausedWake time.Duration
+	// FenceRetention is how long the fence keeps a settled user (the
+	// senders' --fence-retention); DLQRetention is the retention of the
+	// dead-letter topic the retrier creates. A dead-lettered job must not
+	// outlive the fence key that keeps its redrive from sending a user
+	// twice: DLQRetention ≤ FenceRetention.
+	FenceRetention time.Duration
+	DLQRetention   time.Duration
 	// Partitions and ReplicationFactor are used by Layout when the
 	// retrier creates missing topics.
 	Partitions        int
@@ -65,6 +73,8 @@ func DefaultConfig() Config {
 		MaxBatch:               500,
 		ProduceBackoff:         time.Second,
 		PausedWake:             30 * time.Second,
+		FenceRetention:         fence.DefaultRetention,
+		DLQRetention:           kafka.DefaultDLQRetention,
 		Partitions:             12,
 		ReplicationFactor:      -1,
 	}
@@ -78,6 +88,7 @@ var (
 	ErrFetchWait  = errors.New("fetch max wait must be at least 10ms")
 	ErrBatch      = errors.New("max batch must be at least 1")
 	ErrLayout     = errors.New("--partitions must be at least 1 and --replication-factor -1 or at least 1")
+	ErrRetention  = errors.New("--dlq-retention must be positive and at most --fence-retention: a dead-lettered job kept longer than its user's fence key could be redriven to a user already sent")
 	ErrPausedWake = errors.New("--paused-wake must be between 1s and 5m: a paused partition must look at its head again soon after a wall-clock step")
 )
 
@@ -104,6 +115,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w (got %d and %d)", ErrLayout, c.Partitions, c.ReplicationFactor)
 	case c.PausedWake < time.Second || c.PausedWake > 5*time.Minute:
 		return fmt.Errorf("%w (got %s)", ErrPausedWake, c.PausedWake)
+	case c.DLQRetention <= 0 || c.FenceRetention < c.DLQRetention:
+		return fmt.Errorf("%w (got --dlq-retention %s, --fence-retention %s)", ErrRetention, c.DLQRetention, c.FenceRetention)
 	}
 	if c.ProduceBackoff <= 0 {
 		c.ProduceBackoff = time.Second
@@ -118,6 +131,7 @@ func (c *Config) Layout() kafka.Layout {
 		Partitions:        int32(c.Partitions),
 		ReplicationFactor: int16(c.ReplicationFactor),
 		Tiers:             c.Policy.Tiers,
+		DLQRetention:      c.DLQRetention,
 	}
 }
 
@@ -131,6 +145,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CommitInterval, "commit-interval", c.CommitInterval, "how often acknowledged offsets are committed")
 	fs.DurationVar(&c.DepthInterval, "depth-interval", c.DepthInterval, "how often the depth of each tier is measured")
 	fs.DurationVar(&c.PausedWake, "paused-wake", c.PausedWake, "longest a paused tier partition waits before it looks at its next record again (a safety wake against wall-clock steps)")
+	fs.DurationVar(&c.FenceRetention, "fence-retention", c.FenceRetention, "how long the fence keeps settled users (as on sender run); --dlq-retention may not exceed it")
+	fs.DurationVar(&c.DLQRetention, "dlq-retention", c.DLQRetention, "retention.ms of the dead-letter topic, when the retrier creates it; at most --fence-retention")
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of the jobs topic and the tiers, when the retrier creates them")
 	fs.IntVar(&c.ReplicationFactor, "replication-factor", c.ReplicationFactor, "replication of created topics (-1: broker default)")
 }

@@ -3,6 +3,7 @@ package retrier
 import (
 	"flag"
 	"io"
+	"strconv"
 	"testing"
 	"time"
 
@@ -74,6 +75,10 @@ func TestConfigValidate(t *testing.T) {
 		{name: "replication", mutate: func(c *Config) { c.ReplicationFactor = 0 }, err: ErrLayout},
 		{name: "no paused wake", mutate: func(c *Config) { c.PausedWake = 0 }, err: ErrPausedWake},
 		{name: "paused wake too long", mutate: func(c *Config) { c.PausedWake = time.Hour }, err: ErrPausedWake},
+		{name: "dlq kept longer than the fence", mutate: func(c *Config) { c.DLQRetention = c.FenceRetention + time.Hour }, err: ErrRetention},
+		{name: "shorter fence retention", mutate: func(c *Config) { c.FenceRetention = 30 * 24 * time.Hour }, err: ErrRetention},
+		{name: "both shorter", mutate: func(c *Config) { c.FenceRetention, c.DLQRetention = 30*24*time.Hour, 30*24*time.Hour }},
+		{name: "no dlq retention", mutate: func(c *Config) { c.DLQRetention = 0 }, err: ErrRetention},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,6 +91,37 @@ func TestConfigValidate(t *testing.T) {
 			}
 			require.ErrorIs(t, err, tt.err)
 		})
+	}
+}
+
+// TestRetentionErrorNamesBothFlags: the operator reads which two settings
+// disagree, and the DLQ is created with the configured retention.
+func TestRetentionErrorNamesBothFlags(t *testing.T) {
+	c := DefaultConfig()
+	c.DLQRetention = 90 * 24 * time.Hour
+	err := c.Validate()
+	require.ErrorIs(t, err, ErrRetention)
+	require.ErrorContains(t, err, "--dlq-retention 2160h0m0s")
+	require.ErrorContains(t, err, "--fence-retention 1488h0m0s")
+
+	c = DefaultConfig()
+	c.Topics = kafka.Topics{Prefix: "p"}
+	c.FenceRetention, c.DLQRetention = 10*24*time.Hour, 7*24*time.Hour
+	require.NoError(t, c.Validate())
+	got := map[string]string{}
+	for _, s := range c.Layout().Specs() {
+		if s.Name == "p.dlq" {
+			got = s.Configs
+		}
+	}
+	require.Equal(t, "604800000", got["retention.ms"])
+	// The default DLQ is kept no longer than the default fence.
+	d := DefaultConfig()
+	require.LessOrEqual(t, d.DLQRetention, d.FenceRetention)
+	for _, s := range (&kafka.Layout{Topics: kafka.Topics{Prefix: "p"}}).Specs() {
+		if s.Name == "p.dlq" {
+			require.Equal(t, strconv.FormatInt(d.FenceRetention.Milliseconds(), 10), s.Configs["retention.ms"], "the DLQ a sender creates is kept as long as the default fence")
+		}
 	}
 }
 

@@ -46,7 +46,7 @@ func (h *harness) dlqRecord(j *job.Job, reason string) *kgo.Record {
 	r, err := job.Record(h.cfg.Topics.DLQ(), j)
 	require.NoError(h.t, err)
 	job.SetHeader(r, job.HeaderDLQReason, reason)
-	job.SetHeader(r, job.HeaderDeadLettered, strconv.FormatInt(t0.UnixMilli(), 10))
+	job.SetHeader(r, job.HeaderDeadLettered, strconv.FormatInt(h.clock.Now().UnixMilli(), 10))
 	return r
 }
 
@@ -71,6 +71,19 @@ func TestRedriveOneCampaign(t *testing.T) {
 		"c1/dead": fence.DeadLettered, "c1/failed": fence.Failed, "c1/sent-since": fence.Sent,
 		"c1/ambiguous": fence.Ambiguous, "c2/other": fence.DeadLettered,
 	}}
+	// The ledger lags the fence here: it still says dead_lettered (or
+	// failed) for every user; the fence decides.
+	h.ledger(
+		ledger.Entry{Campaign: "c1", UserID: "dead", State: ledger.DeadLettered},
+		ledger.Entry{Campaign: "c1", UserID: "failed", State: ledger.Failed},
+		ledger.Entry{Campaign: "c1", UserID: "sent-since", State: ledger.DeadLettered},
+		ledger.Entry{Campaign: "c1", UserID: "ambiguous", State: ledger.DeadLettered},
+		ledger.Entry{Campaign: "c1", UserID: "forgotten", State: ledger.DeadLettered},
+		ledger.Entry{Campaign: "c2", UserID: "other", State: ledger.DeadLettered},
+	)
+	ledgerBefore := h.count(h.cfg.Topics.Ledger())
+	// readAll returns partitions in no order: new entries are told apart
+	// by their state.
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	require.NoError(t, err)
@@ -92,18 +105,39 @@ func TestRedriveOneCampaign(t *testing.T) {
 	for _, r := range h.readAll(h.cfg.Topics.Ledger()) {
 		e, err := ledger.Decode(r.Value)
 		require.NoError(t, err)
-		require.Equal(t, ledger.Redriven, e.State)
+		if e.State != ledger.Redriven {
+			continue
+		}
 		require.Equal(t, "c1", e.Campaign)
 		redriven = append(redriven, e.UserID)
 	}
 	require.ElementsMatch(t, []string{"dead", "failed", "forgotten"}, redriven)
+	require.Equal(t, ledgerBefore+3, h.count(h.cfg.Topics.Ledger()), "one ledger entry per redriven job, and no other")
 	require.Equal(t, map[string]fence.State{"c1/sent-since": fence.Sent, "c1/ambiguous": fence.Ambiguous, "c2/other": fence.DeadLettered}, f.m)
 
-	// By reason: only the permanent failure of c1 matches, and its fence is
-	// open already (nothing to reopen, nothing settled): it goes again.
+	// By reason: only the permanent failure of c1 matches; the ledger now
+	// says it was redriven (it is on its way), so it is not sent again.
+	rep, err = Redrive(context.Background(), cl, f, RedriveOptions{Topics: h.cfg.Topics, Reason: permanent})
+	require.NoError(t, err)
+	require.Equal(t, RedriveReport{Read: 8, Matched: 1, SkippedLedger: 1, SkippedLedgerStates: map[string]int{"redriven": 1}}, rep)
+	// Failed again: it goes again.
+	h.ledger(ledger.Entry{Campaign: "c1", UserID: "failed", State: ledger.Failed})
 	rep, err = Redrive(context.Background(), cl, f, RedriveOptions{Topics: h.cfg.Topics, Reason: permanent})
 	require.NoError(t, err)
 	require.Equal(t, RedriveReport{Read: 8, Matched: 1, Redriven: 1}, rep)
+}
+
+// ledger writes ledger entries, at t0 unless set.
+func (h *harness) ledger(es ...ledger.Entry) {
+	h.t.Helper()
+	for _, e := range es {
+		if e.At.IsZero() {
+			e.At = t0
+		}
+		r, err := ledger.Record(h.cfg.Topics.Ledger(), e)
+		require.NoError(h.t, err)
+		h.produce(r)
+	}
 }
 
 func TestRedriveEmptyOrMissingDLQ(t *testing.T) {

@@ -64,7 +64,7 @@ func (l Layout) Specs() []TopicSpec {
 		ret := d + 7*24*time.Hour
 		specs = append(specs, TopicSpec{Name: l.Topics.Retry(d), Partitions: l.Partitions, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": strconv.FormatInt(ret.Milliseconds(), 10)}})
 	}
-	return withRetention(l, specs)
+	return specs
 }
 
 // EnsureTopics creates the missing topics of the layout and warns (it does

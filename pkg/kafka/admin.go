@@ -26,7 +26,16 @@ type Layout struct {
 	Partitions        int32 // of the jobs topic and the retry tiers
 	ReplicationFactor int16 // -1: broker default
 	Tiers             []time.Duration
+	// DLQRetention is the retention.ms of the dead-letter topic; 0 is
+	// DefaultDLQRetention. Keep it at most the fence retention: a redrive
+	// relies on the fence to skip users already sent.
+	DLQRetention time.Duration
 }
+
+// DefaultDLQRetention is the DLQ's retention: the default fence retention,
+// so that a dead-lettered job is never kept longer than the fence key that
+// stops it from being sent twice.
+const DefaultDLQRetention = 62 * 24 * time.Hour
 
 // minCompactionLag keeps a job record from being compacted away for a week,
 // so that a newer campaign for the same user cannot remove an older job
@@ -38,9 +47,13 @@ func (l Layout) Specs() []TopicSpec {
 	compact := func() map[string]string {
 		return map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": strconv.FormatInt(minCompactionLag.Milliseconds(), 10)}
 	}
+	dlqRetention := l.DLQRetention
+	if dlqRetention <= 0 {
+		dlqRetention = DefaultDLQRetention
+	}
 	specs := []TopicSpec{
 		{Name: l.Topics.Jobs(), Partitions: l.Partitions, Configs: compact()},
-		{Name: l.Topics.DLQ(), Partitions: l.Partitions, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": strconv.FormatInt((90 * 24 * time.Hour).Milliseconds(), 10)}},
+		{Name: l.Topics.DLQ(), Partitions: l.Partitions, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": strconv.FormatInt(dlqRetention.Milliseconds(), 10)}},
 		{Name: l.Topics.Ledger(), Partitions: l.Partitions, Configs: compact()},
 		{Name: l.Topics.Campaigns(), Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}},
 		{Name: l.Topics.Rejects(), Partitions: 1, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": strconv.FormatInt((62 * 24 * time.Hour).Milliseconds(), 10)}},

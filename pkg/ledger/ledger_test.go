@@ -31,3 +31,15 @@ func TestTerminal(t *testing.T) {
 		require.Equal(t, want, s.Terminal(), s)
 	}
 }
+
+func TestDecodeState(t *testing.T) {
+	r, err := Record("p.ledger", Entry{Campaign: "2026-11", UserID: "u1", State: Ambiguous, At: time.Now(), Reason: `lease expired "state":"sent"`})
+	require.NoError(t, err)
+	st, err := DecodeState(r.Value)
+	require.NoError(t, err)
+	require.Equal(t, Ambiguous, st)
+	for _, raw := range []string{`{`, `{}`, `{"campaign":"c","user_id":"u"}`, `{"state":7}`} {
+		_, err := DecodeState([]byte(raw))
+		require.Error(t, err, raw)
+	}
+}

@@ -87,12 +87,12 @@ func fakeEnv(t *testing.T) env {
 }
 
 // realEnv is the real broker with topics of a unique prefix.
-func realEnv(t *testing.T) env {
+func realEnv(t testing.TB) env {
 	t.Helper()
 	return newEnv(t, testenv.Kafka(t), kafka.Topics{Prefix: testenv.Name(t, "producer")}, nil)
 }
 
-func newEnv(t *testing.T, seeds []string, topics kafka.Topics, fake *kfake.Cluster) env {
+func newEnv(t testing.TB, seeds []string, topics kafka.Topics, fake *kfake.Cluster) env {
 	t.Helper()
 	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: seeds, ClientID: "producer-test"}, ClientOpts()...)
 	require.NoError(t, err)

@@ -114,9 +114,9 @@ func produceMembers(t *testing.T, e env, campaign string, users ...string) {
 	t.Helper()
 	var recs []*kgo.Record
 	for _, u := range users {
-		r, err := memberRecord(MembersTopic(e.topics), Member{Campaign: campaign, UserID: u, PublishedAt: time.Now().UTC()})
+		enc, err := newMemberEncoder(MembersTopic(e.topics), campaign, time.Now().UTC())
 		require.NoError(t, err)
-		recs = append(recs, r)
+		recs = append(recs, enc.record(u))
 	}
 	require.NoError(t, e.cl.ProduceSync(context.Background(), recs...).FirstErr())
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,23 +25,56 @@ import (
 // `producer status` count every user of every publish run, once.
 func MembersTopic(t kafka.Topics) string { return t.Prefix + ".members" }
 
-// Member is the value of a membership record. Only the key matters to
-// status; the value says when the user was last published, for a person
-// reading the topic.
+// Member is the value of a membership record (memberEncoder writes it).
+// Only the key matters to status; the value says when the user was last
+// published, for a person reading the topic.
 type Member struct {
 	Campaign    string    `json:"campaign"`
 	UserID      string    `json:"user_id"`
 	PublishedAt time.Time `json:"published_at"`
 }
 
-// memberRecord is the membership record of one user of a publish run. A
-// rerun writes it again with the same key; compaction keeps one.
-func memberRecord(topic string, m Member) (*kgo.Record, error) {
-	v, err := json.Marshal(m)
+// memberEncoder builds the membership records of one run, the JSON of
+// Member, without encoding/json's reflection for every user: the part
+// common to the run is encoded once.
+type memberEncoder struct {
+	topic, campaign string
+	head            []byte // {"campaign":…,"published_at":…,"user_id":
+}
+
+func newMemberEncoder(topic, campaign string, publishedAt time.Time) (*memberEncoder, error) {
+	c, err := json.Marshal(campaign)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the membership record: %w", err)
 	}
-	return &kgo.Record{Topic: topic, Key: kafka.LedgerKey(m.Campaign, m.UserID), Value: v}, nil
+	at, err := json.Marshal(publishedAt)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the membership record: %w", err)
+	}
+	head := append([]byte(`{"campaign":`), c...)
+	head = append(append(append(head, `,"published_at":`...), at...), `,"user_id":`...)
+	return &memberEncoder{topic: topic, campaign: campaign, head: head}, nil
+}
+
+// record is the membership record of user.
+func (e *memberEncoder) record(user string) *kgo.Record {
+	v := make([]byte, 0, len(e.head)+len(user)+3)
+	v = appendJSONString(append(v, e.head...), user)
+	return &kgo.Record{Topic: e.topic, Key: kafka.LedgerKey(e.campaign, user), Value: append(v, '}')}
+}
+
+// appendJSONString appends s as a JSON string: plain printable ASCII as it
+// is, anything else through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // userOfKey is the user id of a membership (or ledger) key.
@@ -49,9 +83,15 @@ func userOfKey(k []byte) string {
 	return u
 }
 
-// membersTopicConfigs: compacted for ever, like the ledger it is joined
-// with, so a campaign's set of users outlives its jobs.
-var membersTopicConfigs = map[string]string{"cleanup.policy": "compact"}
+// membersTopicConfigs: compacted, and deleted after the ledger's retention
+// like the ledger it is joined with (user ids are personal data; see
+// kafka.LedgerRetention): a campaign's set of users lives as long as its
+// ledger, longer than its jobs.
+var membersTopicConfigs = map[string]string{
+	"cleanup.policy": "compact,delete",
+	"retention.ms":   strconv.FormatInt(kafka.LedgerRetention.Milliseconds(), 10),
+	"segment.ms":     strconv.FormatInt((24 * time.Hour).Milliseconds(), 10),
+}
 
 // ensureMembersTopic creates the membership topic when it is missing; an
 // existing one is left alone, so it is safe to call on every run.

@@ -262,12 +262,12 @@ func (p *publisher) run(ctx context.Context) (Summary, error) {
 	}
 
 	sctx, scancel := context.WithTimeout(ctx, cfg.SentCountTimeout)
-	st, err := Status(sctx, d.Client, cfg.Topics, cfg.Campaign)
+	sent, err := alreadySent(sctx, d.Client, cfg.Topics, cfg.Campaign)
 	scancel()
 	if err != nil {
 		log.Warn("could not count the users already sent", "err", err)
 	} else {
-		sum.AlreadySent = st.Sent
+		sum.AlreadySent = sent
 	}
 
 	s, _ := finish(nil)
@@ -283,6 +283,10 @@ func (p *publisher) run(ctx context.Context) (Summary, error) {
 // loop reads the source until its end (complete), an interrupt or a fatal
 // error.
 func (p *publisher) loop(ctx, pctx context.Context, rejects *rejectReport, b *builder) (complete bool, err error) {
+	members, err := newMemberEncoder(p.membersTopic, p.cfg.Campaign, b.created)
+	if err != nil {
+		return false, err
+	}
 	var (
 		done = ctx.Done()
 		seen = newUserSet()
@@ -335,10 +339,7 @@ func (p *publisher) loop(ctx, pctx context.Context, rejects *rejectReport, b *bu
 			reject(&row, ReasonMalformedRow, err.Error())
 			continue
 		}
-		mrec, err := memberRecord(p.membersTopic, Member{Campaign: p.cfg.Campaign, UserID: row.UserID, PublishedAt: b.created})
-		if err != nil {
-			return false, err
-		}
+		mrec := members.record(row.UserID)
 		p.produced.Add(1)
 		// A run is marked published only once both records of every user
 		// are acknowledged; a failed run is rerun (see ErrInterrupted).

@@ -63,7 +63,7 @@ func Status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign s
 		return rep, err
 	}
 	rep.Record = rec
-	users, err := readUserStates(ctx, cl, topics, campaign)
+	users, err := readUserStates(ctx, cl, topics, campaign, true)
 	if err != nil {
 		return rep, err
 	}

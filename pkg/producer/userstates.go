@@ -90,16 +90,20 @@ func (u *userStates) count(membersOnly bool) (members int64, byState map[ledger.
 	return members, byState
 }
 
-// readUserStates reads the membership and ledger topics to their ends and
-// keeps the records of campaign.
-func readUserStates(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign string) (*userStates, error) {
+// readUserStates reads the ledger topic, and the membership topic when
+// withMembers, to their ends and keeps the records of campaign.
+func readUserStates(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign string, withMembers bool) (*userStates, error) {
 	var (
 		prefix  = kafka.LedgerKey(campaign, "")
 		members = MembersTopic(topics)
+		read    = []string{topics.Ledger()}
 		u       = newUserStates()
 		decErr  error
 	)
-	err := kafka.ReadToEnd(ctx, cl, []string{members, topics.Ledger()}, func(r *kgo.Record) error {
+	if withMembers {
+		read = append(read, members)
+	}
+	err := kafka.ReadToEnd(ctx, cl, read, func(r *kgo.Record) error {
 		if !bytes.HasPrefix(r.Key, prefix) {
 			return nil
 		}
@@ -110,14 +114,14 @@ func readUserStates(ctx context.Context, cl *kgo.Client, topics kafka.Topics, ca
 		if r.Value == nil {
 			return u.setState(r.Key, "")
 		}
-		e, err := ledger.Decode(r.Value)
+		st, err := ledger.DecodeState(r.Value)
 		if err != nil {
 			if decErr == nil {
 				decErr = fmt.Errorf("%s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err)
 			}
 			return nil
 		}
-		return u.setState(r.Key, e.State)
+		return u.setState(r.Key, st)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the membership and the ledger: %w", err)
@@ -126,4 +130,16 @@ func readUserStates(ctx context.Context, cl *kgo.Client, topics kafka.Topics, ca
 		return nil, fmt.Errorf("reading the ledger: %w", decErr)
 	}
 	return u, nil
+}
+
+// alreadySent counts the users of campaign whose latest ledger state is
+// sent, members or not: the end-of-run summary's "already sent". It skips
+// the membership topic, which the run has just filled.
+func alreadySent(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign string) (int64, error) {
+	u, err := readUserStates(ctx, cl, topics, campaign, false)
+	if err != nil {
+		return 0, err
+	}
+	_, byState := u.count(false)
+	return byState[ledger.Sent], nil
 }

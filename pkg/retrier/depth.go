@@ -22,18 +22,17 @@ func (r *Retrier) depthLoop(ctx context.Context) {
 	r.every(ctx, r.cfg.DepthInterval, measure)
 }
 
-// measureDepth sets sendonce_retrier_tier_depth{tier}: per partition, the
+// measureDepth sets sendonce_retrier_tier_depth{tier} of the listed tiers
+// and of the extra tier topics being drained: per partition, the
 // high watermark minus the group's committed offset (or minus the log start
 // when nothing is committed), summed over the tier's partitions.
 func (r *Retrier) measureDepth(ctx context.Context) error {
-	depth, err := TierDepth(ctx, kadm.NewClient(r.cl), r.cfg.Group, r.cfg.Topics.RetryTopics(r.cfg.Policy.Tiers))
+	depth, err := TierDepth(ctx, kadm.NewClient(r.cl), r.cfg.Group, r.tierTopics())
 	if err != nil {
 		return err
 	}
 	for t, n := range depth {
-		if tier, ok := r.tierOf[t]; ok {
-			r.m.depth.WithLabelValues(tier).Set(float64(n))
-		}
+		r.m.depth.WithLabelValues(r.tierLabel(t)).Set(float64(n))
 	}
 	return nil
 }

@@ -74,7 +74,7 @@ type partition struct {
 func newPartition(r *Retrier, topic string, part int32) *partition {
 	ctx, cancel := context.WithCancel(r.workCtx)
 	return &partition{
-		r: r, topic: topic, part: part, tier: r.tierOf[topic],
+		r: r, topic: topic, part: part, tier: r.tierLabel(topic),
 		ctx: ctx, cancel: cancel,
 		stop: make(chan struct{}), wake: make(chan struct{}, 1), exited: make(chan struct{}),
 		next: -1, done: kgo.EpochOffset{Epoch: -1, Offset: -1}, committed: -1,

@@ -22,6 +22,7 @@ func (r *Retrier) assigned(_ context.Context, _ *kgo.Client, assigned map[string
 			p.release()
 		}
 	}
+	r.noteTiers(assigned)
 	r.ready.Store(true)
 	if len(assigned) > 0 {
 		r.log.Info("partitions assigned", "partitions", assigned)

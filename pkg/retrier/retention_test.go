@@ -44,6 +44,11 @@ func TestIntegrationDLQRetentionCheck(t *testing.T) {
 				resp, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{"retention.ms": &ms}, dlq)
 				require.NoError(t, err)
 				require.NoError(t, resp.Err)
+				// The broker knows a new topic's configs a moment later.
+				require.Eventually(t, func() bool {
+					d, ok, err := TopicRetention(ctx, adm, dlq)
+					return err == nil && ok && d == tt.retention
+				}, 10*time.Second, 20*time.Millisecond)
 			}
 			err := CheckDLQRetention(ctx, adm, dlq, fenceRetention)
 			if tt.err == "" {

@@ -46,6 +46,7 @@ type Retrier struct {
 
 	mu    sync.Mutex
 	parts map[string]map[int32]*partition
+	extra map[string]bool // tier topics consumed that --retry-tiers does not list
 
 	commitMu sync.Mutex
 	ready    atomic.Bool
@@ -70,6 +71,7 @@ func New(cfg Config, d Deps) (*Retrier, error) {
 		cfg: cfg, log: d.Log, clk: d.Clock, m: newMetrics(d.Registerer, cfg.Policy),
 		tierOf: map[string]string{},
 		parts:  map[string]map[int32]*partition{},
+		extra:  map[string]bool{},
 	}
 	for _, t := range cfg.Policy.Tiers {
 		r.tierOf[cfg.Topics.Retry(t)] = retry.TierName(t)
@@ -84,11 +86,15 @@ func (r *Retrier) Config() Config { return r.cfg }
 // to kafka.NewClient and pass the client to Run. The per-partition fetch
 // limit bounds what a paused partition keeps in memory; the fetch wait is
 // short because a resumed partition is fetched only once the fetch in
-// flight to its broker returns.
+// flight to its broker returns. The tiers are consumed by pattern
+// (tierPattern), so the topics of tiers since removed from --retry-tiers
+// are drained too.
 func (r *Retrier) ClientOpts() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.ConsumerGroup(r.cfg.Group),
-		kgo.ConsumeTopics(r.cfg.Topics.RetryTopics(r.cfg.Policy.Tiers)...),
+		// Every tier topic of the prefix, listed or not (tierPattern).
+		kgo.ConsumeRegex(),
+		kgo.ConsumeTopics(r.tierPattern()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),

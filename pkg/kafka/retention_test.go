@@ -36,6 +36,7 @@ func TestPersonalDataTopicsHaveARetention(t *testing.T) {
 	require.Equal(t, fence.DefaultRetention, retentionOf(t, jobs), "jobs retention = fence retention: not shorter (jobs wait), not longer (replay)")
 	require.GreaterOrEqual(t, retentionOf(t, ledger), fence.DefaultRetention, "fence-restore needs the ledger as long as the fence")
 	require.NotEmpty(t, jobs["min.compaction.lag.ms"], "compaction still waits a week")
+	require.LessOrEqual(t, retentionOf(t, specs[l.Topics.DLQ()]), fence.DefaultRetention, "a redrive relies on the fence")
 	require.Equal(t, 30*24*time.Hour, retentionOf(t, specs[l.Topics.Rejects()]))
 	for name, cfg := range specs {
 		if name == l.Topics.Campaigns() { // campaign records: no user in them

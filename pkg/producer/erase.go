@@ -84,6 +84,9 @@ type EraseReport struct {
 	KeptJobs       string `json:"kept_jobs,omitempty"`
 	// LedgerCampaigns are the campaigns whose ledger entry was tombstoned.
 	LedgerCampaigns []string `json:"ledger_campaigns"`
+	// MemberCampaigns are the campaigns whose membership record was
+	// tombstoned: status no longer counts the user.
+	MemberCampaigns []string `json:"member_campaigns"`
 	// FenceKeys are the Redis keys deleted.
 	FenceKeys []string `json:"fence_keys"`
 	// Copies counts the user's records left in delete-policy topics (retry
@@ -99,7 +102,7 @@ func Erase(ctx context.Context, cfg EraseConfig, d EraseDeps) (EraseReport, erro
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	rep := EraseReport{UserID: cfg.UserID, Campaign: cfg.Campaign, LedgerCampaigns: []string{}, FenceKeys: []string{}, Copies: map[string]int{}}
+	rep := EraseReport{UserID: cfg.UserID, Campaign: cfg.Campaign, LedgerCampaigns: []string{}, MemberCampaigns: []string{}, FenceKeys: []string{}, Copies: map[string]int{}}
 	user := []byte(cfg.UserID)
 
 	// The jobs topic is keyed by user id: one tombstone removes every
@@ -150,6 +153,11 @@ func Erase(ctx context.Context, cfg EraseConfig, d EraseDeps) (EraseReport, erro
 		return rep, fmt.Errorf("reading %s: %w", cfg.Topics.Ledger(), err)
 	}
 
+	memberParts, err := memberPartitions(ctx, d.Client, cfg.Topics, cfg.UserID, cfg.Campaign)
+	if err != nil {
+		return rep, err
+	}
+
 	var tombs []*kgo.Record
 	switch {
 	case rep.JobRecords == 0:
@@ -167,6 +175,12 @@ func Erase(ctx context.Context, cfg EraseConfig, d EraseDeps) (EraseReport, erro
 		campaigns[c] = true
 	}
 	sort.Strings(rep.LedgerCampaigns)
+	for c, p := range memberParts {
+		tombs = append(tombs, &kgo.Record{Topic: MembersTopic(cfg.Topics), Partition: p, Key: kafka.LedgerKey(c, cfg.UserID)})
+		rep.MemberCampaigns = append(rep.MemberCampaigns, c)
+		campaigns[c] = true
+	}
+	sort.Strings(rep.MemberCampaigns)
 	if len(tombs) > 0 {
 		if err := d.Client.ProduceSync(ctx, tombs...).FirstErr(); err != nil {
 			return rep, fmt.Errorf("writing tombstones: %w", err)
@@ -285,6 +299,9 @@ func (r EraseReport) WriteText(w io.Writer) error {
 		b.WriteString("  ledger         no entry\n")
 	} else {
 		fmt.Fprintf(&b, "  ledger         %d entr(ies) tombstoned: %s\n", len(r.LedgerCampaigns), strings.Join(r.LedgerCampaigns, ", "))
+	}
+	if len(r.MemberCampaigns) > 0 {
+		fmt.Fprintf(&b, "  members        %d record(s) tombstoned: %s\n", len(r.MemberCampaigns), strings.Join(r.MemberCampaigns, ", "))
 	}
 	if len(r.FenceKeys) == 0 {
 		b.WriteString("  fence (Redis)  no key\n")

@@ -66,6 +66,7 @@ func TestEraseUser(t *testing.T) {
 	rep, err := Erase(ctx, cfg, deps)
 	require.NoError(t, err)
 	require.Equal(t, []string{"2026-11"}, rep.LedgerCampaigns)
+	require.Equal(t, []string{"2026-11"}, rep.MemberCampaigns)
 	require.Equal(t, []string{fnc.Key("2026-11", "u1")}, rep.FenceKeys)
 	require.False(t, rep.JobsTombstoned)
 	require.Contains(t, rep.KeptJobs, "2026-12")
@@ -79,6 +80,7 @@ func TestEraseUser(t *testing.T) {
 	require.True(t, rep.JobsTombstoned)
 	require.Equal(t, 2, rep.JobRecords)
 	require.Equal(t, []string{"2026-12"}, rep.LedgerCampaigns)
+	require.Equal(t, []string{"2026-12"}, rep.MemberCampaigns)
 	require.Equal(t, []string{fnc.Key("2026-12", "u1")}, rep.FenceKeys)
 	var text bytes.Buffer
 	require.NoError(t, rep.WriteText(&text))
@@ -117,12 +119,15 @@ func TestEraseUser(t *testing.T) {
 	st, err := Status(ctx, e.cl, e.topics, "2026-11")
 	require.NoError(t, err)
 	require.EqualValues(t, 2, st.Sent, "u2 and u10 are still reported sent; u1 is gone")
+	require.EqualValues(t, 11, st.Published, "u1 is no longer a member of the campaign")
+	require.EqualValues(t, 9, st.Pending, "nor pending: the campaign can complete")
 
 	// Again: nothing is left to remove.
 	rep, err = Erase(ctx, cfg, deps)
 	require.NoError(t, err)
 	require.Zero(t, rep.JobRecords)
 	require.Empty(t, rep.LedgerCampaigns)
+	require.Empty(t, rep.MemberCampaigns)
 	require.Empty(t, rep.FenceKeys)
 	require.False(t, strings.Contains(text.String(), "@"), "the report holds no address")
 }

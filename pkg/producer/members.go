@@ -132,3 +132,26 @@ func ensureMembersTopic(ctx context.Context, cl *kgo.Client, topics kafka.Topics
 	}
 	return nil
 }
+
+// memberPartitions finds the membership records of user (in campaign, or
+// in every campaign when it is empty) that a tombstone must reach: the
+// partition of each campaign's latest record, for the erasure.
+func memberPartitions(ctx context.Context, cl *kgo.Client, topics kafka.Topics, user, campaign string) (map[string]int32, error) {
+	parts := map[string]int32{}
+	err := kafka.ReadToEnd(ctx, cl, []string{MembersTopic(topics)}, func(r *kgo.Record) error {
+		c, u, ok := strings.Cut(string(r.Key), ":")
+		if !ok || u != user || (campaign != "" && c != campaign) {
+			return nil
+		}
+		if r.Value == nil { // already tombstoned
+			delete(parts, c)
+			return nil
+		}
+		parts[c] = r.Partition
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", MembersTopic(topics), err)
+	}
+	return parts, nil
+}

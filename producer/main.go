@@ -35,7 +35,7 @@ const usage = `usage: producer <command> [flags]
 
 commands:
   publish   read the source, validate each row, publish one job per valid user
-  status    count a campaign's jobs per state
+  status    count a campaign's users per state, across every publish run
   preview   render one user's email without sending
   erase     remove a user's jobs, ledger entries and fence keys (erasure request)
 

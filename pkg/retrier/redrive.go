@@ -54,16 +54,16 @@ type RedriveReport struct {
 	// SkippedTooOld: dead-lettered longer ago than the fence retention,
 	// and not --force.
 	SkippedTooOld int `json:"skipped_too_old"`
-	// SkippedLedger: the user's latest ledger state is not failed or
-	// dead_lettered (sent, ambiguous, retrying, redriven, ..., or no entry
-	// at all); SkippedLedgerStates counts them by that state ("none": no
-	// entry).
+	// SkippedLedger: the user's latest ledger state is not failed,
+	// dead_lettered or sent (ambiguous, expired, retrying, redriven, or no
+	// entry at all); SkippedLedgerStates counts them by that state ("none":
+	// no entry).
 	SkippedLedger       int            `json:"skipped_ledger"`
 	SkippedLedgerStates map[string]int `json:"skipped_ledger_states,omitempty"`
 	// SkippedLate: dead-lettered while the redrive ran (after its ledger
 	// read); a next redrive takes it.
 	SkippedLate int `json:"skipped_late"`
-	// SkippedAlreadySent: the fence says the email was sent.
+	// SkippedAlreadySent: the ledger or the fence says the email was sent.
 	SkippedAlreadySent int `json:"skipped_already_sent"`
 	// SkippedSettled: the fence holds another settled state that a
 	// redrive must not reopen (ambiguous, expired).
@@ -232,7 +232,12 @@ func (d *redriver) one(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error
 		rep.SkippedLate++
 		return nil, nil
 	}
-	if e, ok := d.latest[key]; !ok || (e.State != ledger.Failed && e.State != ledger.DeadLettered) {
+	e, ok := d.latest[key]
+	if ok && e.State == ledger.Sent {
+		rep.SkippedAlreadySent++
+		return nil, nil
+	}
+	if !ok || (e.State != ledger.Failed && e.State != ledger.DeadLettered) {
 		state := "none"
 		if ok {
 			state = string(e.State)

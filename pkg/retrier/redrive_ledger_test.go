@@ -69,8 +69,8 @@ func redriveLedgerScenario(t *testing.T, seeds []string, prefix string) {
 	rep, err := Redrive(ctx, cl, f, RedriveOptions{Topics: h.cfg.Topics, FenceRetention: retention, Clock: h.clock})
 	require.NoError(t, err)
 	require.Equal(t, RedriveReport{
-		Read: 9, Matched: 9, Redriven: 2, SkippedTooOld: 2, SkippedLedger: 5,
-		SkippedLedgerStates: map[string]int{"sent": 1, "ambiguous": 1, "retrying": 1, "redriven": 1, "none": 1},
+		Read: 9, Matched: 9, Redriven: 2, SkippedTooOld: 2, SkippedAlreadySent: 1, SkippedLedger: 4,
+		SkippedLedgerStates: map[string]int{"ambiguous": 1, "retrying": 1, "redriven": 1, "none": 1},
 	}, rep)
 	require.ElementsMatch(t, []string{"dead", "failed"}, users(h.readAll(jobs)))
 
@@ -79,7 +79,8 @@ func redriveLedgerScenario(t *testing.T, seeds []string, prefix string) {
 	require.NoError(t, err)
 	require.Equal(t, 0, rep.Redriven)
 	require.Equal(t, 2, rep.SkippedTooOld)
-	require.Equal(t, map[string]int{"sent": 1, "ambiguous": 1, "retrying": 1, "redriven": 3, "none": 1}, rep.SkippedLedgerStates)
+	require.Equal(t, 1, rep.SkippedAlreadySent)
+	require.Equal(t, map[string]int{"ambiguous": 1, "retrying": 1, "redriven": 3, "none": 1}, rep.SkippedLedgerStates)
 
 	// Forced: the old records are considered, and still only the one the
 	// ledger says was not sent goes.
@@ -87,17 +88,19 @@ func redriveLedgerScenario(t *testing.T, seeds []string, prefix string) {
 	require.NoError(t, err)
 	require.Equal(t, 1, rep.Redriven)
 	require.Equal(t, 0, rep.SkippedTooOld)
-	require.Equal(t, map[string]int{"sent": 2, "ambiguous": 1, "retrying": 1, "redriven": 3, "none": 1}, rep.SkippedLedgerStates)
+	require.Equal(t, 2, rep.SkippedAlreadySent)
+	require.Equal(t, map[string]int{"ambiguous": 1, "retrying": 1, "redriven": 3, "none": 1}, rep.SkippedLedgerStates)
 	require.ElementsMatch(t, []string{"dead", "failed", "old"}, users(h.readAll(jobs)))
 }
 
 func TestRedriveReportSaysWhyEachSkip(t *testing.T) {
 	out := FormatRedriveReport(RedriveReport{
-		Read: 9, Matched: 9, Redriven: 2, SkippedTooOld: 2, SkippedLedger: 3,
-		SkippedLedgerStates: map[string]int{"sent": 2, "none": 1},
+		Read: 9, Matched: 9, Redriven: 2, SkippedTooOld: 2, SkippedAlreadySent: 2, SkippedLedger: 3,
+		SkippedLedgerStates: map[string]int{"redriven": 2, "none": 1},
 	}, 62*24*time.Hour)
 	require.Equal(t, `read 9 dead-lettered records, 9 matched: 2 redriven
   2 skipped: dead-lettered more than --fence-retention 1488h0m0s ago; their fence keys may have expired: check the ledger, then redrive them with --force
-  3 skipped: the ledger's latest state is not failed or dead_lettered (none 1, sent 2)
+  3 skipped: the ledger's latest state is not failed or dead_lettered (none 1, redriven 2)
+  2 skipped: the ledger or the fence says sent
 `, out)
 }

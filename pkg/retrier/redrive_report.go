@@ -26,7 +26,7 @@ func FormatRedriveReport(rep RedriveReport, fenceRetention time.Duration) string
 		sort.Strings(states)
 		line(rep.SkippedLedger, "the ledger's latest state is not failed or dead_lettered (%s)", strings.Join(states, ", "))
 	}
-	line(rep.SkippedAlreadySent, "the fence says sent")
+	line(rep.SkippedAlreadySent, "the ledger or the fence says sent")
 	line(rep.SkippedSettled, "the fence says ambiguous or expired")
 	line(rep.SkippedDuplicate, "the same user earlier in this redrive")
 	line(rep.SkippedLate, "dead-lettered while this redrive ran; run it again")

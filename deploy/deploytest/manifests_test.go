@@ -48,8 +48,12 @@ type scaledObject struct {
 			} `json:"horizontalPodAutoscalerConfig,omitempty"`
 		} `json:"advanced,omitempty"`
 		Triggers []struct {
-			Type     string            `json:"type"`
-			Metadata map[string]string `json:"metadata"`
+			Type              string            `json:"type"`
+			Metadata          map[string]string `json:"metadata"`
+			AuthenticationRef *struct {
+				Name string `json:"name"`
+				Kind string `json:"kind,omitempty"`
+			} `json:"authenticationRef,omitempty"`
 		} `json:"triggers"`
 	} `json:"spec"`
 }
@@ -104,6 +108,7 @@ type cluster struct {
 	CronJobs        map[string]*batchv1.CronJob
 	PDBs            map[string]*policyv1.PodDisruptionBudget
 	ScaledObjects   map[string]*scaledObject
+	TriggerAuths    map[string]*triggerAuthentication
 	PodMonitors     map[string]*podMonitor
 	PrometheusRules map[string]*prometheusRule
 	// ExampleSecrets are the *.example.yaml Secrets: never applied, but they
@@ -115,7 +120,7 @@ type cluster struct {
 var apiVersions = map[string]string{
 	"Namespace": "v1", "ConfigMap": "v1", "Secret": "v1", "ServiceAccount": "v1",
 	"Deployment": "apps/v1", "CronJob": "batch/v1", "PodDisruptionBudget": "policy/v1",
-	"ScaledObject": "keda.sh/v1alpha1", "PodMonitor": "monitoring.coreos.com/v1", "PrometheusRule": "monitoring.coreos.com/v1",
+	"ScaledObject": "keda.sh/v1alpha1", "TriggerAuthentication": "keda.sh/v1alpha1", "PodMonitor": "monitoring.coreos.com/v1", "PrometheusRule": "monitoring.coreos.com/v1",
 }
 
 func decodeStrict(t *testing.T, o object, into any) {
@@ -138,7 +143,7 @@ func renderCluster(t *testing.T, dir string) *cluster {
 		dir: dir, namespace: loadNamespace(t, dir),
 		Namespaces: map[string]*corev1.Namespace{}, ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{},
 		ServiceAccounts: map[string]*corev1.ServiceAccount{}, Deployments: map[string]*appsv1.Deployment{}, CronJobs: map[string]*batchv1.CronJob{},
-		PDBs: map[string]*policyv1.PodDisruptionBudget{}, ScaledObjects: map[string]*scaledObject{}, PodMonitors: map[string]*podMonitor{},
+		PDBs: map[string]*policyv1.PodDisruptionBudget{}, ScaledObjects: map[string]*scaledObject{}, TriggerAuths: map[string]*triggerAuthentication{}, PodMonitors: map[string]*podMonitor{},
 		PrometheusRules: map[string]*prometheusRule{}, ExampleSecrets: map[string]*corev1.Secret{},
 	}
 	for _, o := range render(t, dir) {
@@ -162,6 +167,8 @@ func renderCluster(t *testing.T, dir string) *cluster {
 			put(t, c.PDBs, o)
 		case "ScaledObject":
 			put(t, c.ScaledObjects, o)
+		case "TriggerAuthentication":
+			put(t, c.TriggerAuths, o)
 		case "PodMonitor":
 			put(t, c.PodMonitors, o)
 		case "PrometheusRule":
@@ -476,7 +483,11 @@ func checkRetrier(t *testing.T, c *cluster, d *appsv1.Deployment, env map[string
 	require.NotNil(t, d.Spec.Replicas)
 	require.GreaterOrEqual(t, *d.Spec.Replicas, int32(1))
 	sa := c.ServiceAccounts[d.Spec.Template.Spec.ServiceAccountName]
-	require.Empty(t, sa.Annotations[irsaAnnotation], "the retrier calls no AWS API: no IAM role")
+	if env["SENDONCE_KAFKA_SASL"] == kafka.SASLAWSMSKIAM {
+		require.Regexp(t, roleARN, sa.Annotations[irsaAnnotation], "the retrier signs in to MSK with IAM: it needs an IRSA role")
+	} else {
+		require.Empty(t, sa.Annotations[irsaAnnotation], "the retrier calls no AWS API: no IAM role")
+	}
 }
 
 func checkProducer(t *testing.T, c *cluster, cj *batchv1.CronJob, env map[string]string) {

@@ -45,6 +45,7 @@ func (b *bench) all(ctx context.Context) error {
 		logf("%s done in %s", name, time.Since(t).Round(time.Second))
 	}
 	phase("publish", b.o.skipPublish, b.publish)
+	phase("athena from S3", b.o.skipAthena, b.athena)
 	counts, _ := b.o.senderCounts()
 	for _, n := range counts {
 		phase(fmt.Sprintf("end to end, %d sender(s)", n), b.o.skipE2E, func(ctx context.Context) error { return b.endToEnd(ctx, n) })

@@ -49,6 +49,12 @@ type options struct {
 	microCount   int
 	microTime    string
 
+	athenaRows       int
+	athenaAPIRows    int
+	athenaAPILatency time.Duration
+	athenaParallel   int
+	skipAthena       bool
+
 	skipPublish, skipE2E, skipBaselines, skipRate, skipMicro, skipProfile, skipMemory bool
 
 	gogc string
@@ -80,6 +86,11 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.memoryUsers, "memory-users", 200_000, "sent users written to a private Redis to measure the fence's memory per user")
 	fs.IntVar(&o.microCount, "micro-count", 5, "-count of the Go micro-benchmarks")
 	fs.StringVar(&o.microTime, "micro-benchtime", "1s", "-benchtime of the Go micro-benchmarks")
+	fs.IntVar(&o.athenaRows, "athena-rows", 10_000_000, "rows of the Athena result published from S3 (gofakes3)")
+	fs.IntVar(&o.athenaAPIRows, "athena-api-rows", 100_000, "rows published through GetQueryResults for comparison (extrapolated to --athena-rows); 0: skip")
+	fs.DurationVar(&o.athenaAPILatency, "athena-api-latency", 100*time.Millisecond, "latency the fake Athena adds to each GetQueryResults call (real ones take 100-300 ms)")
+	fs.IntVar(&o.athenaParallel, "athena-s3-parallel", 1, "--athena-s3-parallel of the S3 run")
+	fs.BoolVar(&o.skipAthena, "skip-athena", false, "skip the Athena-from-S3 publish")
 	fs.BoolVar(&o.skipPublish, "skip-publish", false, "skip the 1M publish")
 	fs.BoolVar(&o.skipE2E, "skip-e2e", false, "skip the end-to-end runs")
 	fs.BoolVar(&o.skipBaselines, "skip-baselines", false, "skip the sequential and raw-client baselines")
@@ -111,6 +122,8 @@ func parseFlags(args []string) (options, error) {
 		def("rate-jobs", func() { o.rateJobs = 5_000 })
 		def("memory-users", func() { o.memoryUsers = 20_000 })
 		def("micro-count", func() { o.microCount = 1 })
+		def("athena-rows", func() { o.athenaRows = 1_000_000 })
+		def("athena-api-rows", func() { o.athenaAPIRows = 20_000 })
 		def("micro-benchtime", func() { o.microTime = "200ms" })
 		def("skip-profile", func() { o.skipProfile = true })
 		def("doc", func() { o.doc = "" })

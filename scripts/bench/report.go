@@ -12,6 +12,7 @@ import (
 type results struct {
 	Machine   machine
 	Publish   *publishResult
+	Athena    *athenaResult
 	E2E       []e2eResult
 	Seq       *seqResult
 	Raw       []rawResult
@@ -47,6 +48,7 @@ func (b *bench) rows() []row {
 			row{"publish: producer CPU per job", us(p.Use.CPU / time.Duration(max(p.Users, 1))), "", ""},
 		)
 	}
+	rows = append(rows, b.athenaRows()...)
 	var best *e2eResult
 	for i := range r.E2E {
 		e := &r.E2E[i]
@@ -178,6 +180,7 @@ func (b *bench) markdown() string {
 		fmt.Fprintf(&sb, "\nPublish: %d users, CSV %.0f MiB, wall %.2f s, producer CPU %.2f s (user %.2f, sys %.2f), peak RSS %s; Kafka used %.2f s CPU meanwhile; %d records in the jobs topic.\n",
 			p.Users, float64(p.CSVBytes)/(1<<20), p.Use.Wall.Seconds(), p.Use.CPU.Seconds(), p.Use.User.Seconds(), p.Use.Sys.Seconds(), mib(p.Use.MaxRSS), p.Win.Kafka.Seconds(), p.InTopic)
 	}
+	b.athenaDetail(&sb)
 	if q := r.Rate; q != nil {
 		fmt.Fprintf(&sb, "\nRate precision: %d senders, `--max-send-rate %g`, %d jobs; the fake SES records every SendEmail and throttles above %d in any trailing second. %d calls over %.1f s; average %.1f/s; busiest 1 s window %d, starting %.1f s after the first call; quietest whole second (first and last excluded) %d; throttles %d; duplicates %d. Calls per 100 ms: `%s`.\n",
 			q.Senders, q.Cap, q.Jobs, q.Limit, q.Stats.N, q.Stats.Span.Seconds(), q.Stats.Avg, q.Stats.MaxWindow, q.Stats.MaxAt.Seconds(), q.Stats.MinSteady, q.Throttles, q.Duplicates, q.Timeline)

@@ -4,7 +4,7 @@ GO    ?= go
 PKGS  := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build demo test test-short lint chaos bench services-up services-down clean
+.PHONY: all build demo test test-short lint chaos bench services-up services-down clean images images-push
 
 all: build
 
@@ -13,6 +13,32 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/producer ./producer
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/sender ./sender
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/retrier ./retrier
+
+# Container images of the three services: multi-stage builds of a static
+# binary on distroless, non-root (65532), base images pinned by digest (see
+# the Dockerfiles). Name them with IMAGE_REPO and IMAGE_TAG:
+#   make images IMAGE_REPO=123456789012.dkr.ecr.eu-west-1.amazonaws.com/sendonce IMAGE_TAG=1.0.1
+# Push them (log in first, e.g. aws ecr get-login-password | docker login
+# --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com):
+#   make images-push IMAGE_REPO=... IMAGE_TAG=1.0.1
+# then pin them in the production overlay, by digest when you can:
+#   cd deploy/overlays/production && kustomize edit set image \
+#     ghcr.io/sendonce/sender=$$IMAGE_REPO/sender:1.0.1 ghcr.io/sendonce/retrier=... ghcr.io/sendonce/producer=...
+# DOCKER=podman works too.
+IMAGE_REPO ?= ghcr.io/sendonce
+IMAGE_TAG  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+DOCKER     ?= docker
+IMAGES     := producer sender retrier
+
+images: $(IMAGES:%=image-%)
+
+image-%:
+	$(DOCKER) build -f $*/Dockerfile -t $(IMAGE_REPO)/$*:$(IMAGE_TAG) .
+
+images-push: $(IMAGES:%=push-%)
+
+push-%: image-%
+	$(DOCKER) push $(IMAGE_REPO)/$*:$(IMAGE_TAG)
 
 # The whole pipeline in one process on embedded Kafka (kfake), Redis
 # (miniredis) and a local SES endpoint. Needs only Go.

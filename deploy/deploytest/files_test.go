@@ -18,9 +18,9 @@ func TestDockerfiles(t *testing.T) {
 	for _, bin := range sendonceServices {
 		t.Run(bin, func(t *testing.T) {
 			df := string(readFile(t, bin, "Dockerfile"))
-			require.Regexp(t, `(?m)^FROM golang:1\.26\S* AS build$`, df)
+			require.Regexp(t, `(?m)^FROM golang:1\.26\S*@sha256:[0-9a-f]{64} AS build$`, df)
 			require.Regexp(t, `(?m)^RUN CGO_ENABLED=0 ([A-Z0-9_]+=\S+ )*go build .*-o /out/`+bin+` \./`+bin+`$`, df)
-			require.Regexp(t, `(?m)^FROM gcr\.io/distroless/static-debian12:nonroot$`, df)
+			require.Regexp(t, `(?m)^FROM gcr\.io/distroless/static-debian12:nonroot@sha256:[0-9a-f]{64}$`, df)
 			require.Regexp(t, `(?m)^USER (65532|nonroot)(:(65532|nonroot))?$`, df)
 			require.Regexp(t, `(?m)^ENTRYPOINT \["/`+bin+`"\]$`, df)
 			require.NotRegexp(t, `(?m)^USER (0|root)`, df)

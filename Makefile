@@ -4,7 +4,7 @@ GO    ?= go
 PKGS  := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build demo test test-short lint chaos bench services-up services-down clean images images-push
+.PHONY: all build demo test test-short lint chaos bench mutate services-up services-down clean images images-push
 
 all: build
 
@@ -65,6 +65,11 @@ lint:
 chaos: build
 	scripts/services.sh up >/dev/null
 	eval "$$(scripts/services.sh env)" && SENDONCE_CHAOS_USERS=$${SENDONCE_CHAOS_USERS:-20000} $(GO) test -count=1 -timeout 60m -run 'TestChaos' -v ./scripts/chaos/
+
+# Break each key line of the guarantee in a scratch copy and show that a
+# test fails (scripts/mutate/mutate.sh lists the lines). Needs only Go.
+mutate:
+	scripts/mutate/mutate.sh
 
 bench: build
 	scripts/services.sh up >/dev/null

@@ -33,6 +33,7 @@ var suite = []struct {
 	{"Resendable", testResendable},
 	{"SentWins", testSentWins},
 	{"LeasesOnRedisClock", testLeasesOnRedisClock},
+	{"SameTokenClaim", testSameTokenClaim},
 }
 
 func TestFence(t *testing.T) {
@@ -578,4 +579,23 @@ func TestLeaseUsesRedisTimeNotLocalClock(t *testing.T) {
 	mustClaim(t, f, Busy)
 	mr.SetTime(redisNow.Add(11 * time.Second))
 	mustClaim(t, f, Held)
+}
+
+// testSameTokenClaim: a claim resent by the client after its reply was lost
+// finds the key its own (Won), not Busy; any other token is Busy.
+func testSameTokenClaim(t *testing.T, b backend) {
+	ctx := context.Background()
+	f, _, _ := newFence(t, b, Config{})
+	key := f.Key(camp, user)
+	first, err := f.claimWith(ctx, key, "token-aaaaaaaaaa")
+	require.NoError(t, err)
+	require.Equal(t, Won, first.Outcome)
+	again, err := f.claimWith(ctx, key, "token-aaaaaaaaaa")
+	require.NoError(t, err)
+	require.Equal(t, Won, again.Outcome, "the same claim, resent")
+	require.Equal(t, "token-aaaaaaaaaa", again.Token)
+	other, err := f.claimWith(ctx, key, "token-bbbbbbbbbb")
+	require.NoError(t, err)
+	require.Equal(t, Busy, other.Outcome)
+	require.NoError(t, f.Arm(ctx, camp, user, "token-aaaaaaaaaa"))
 }

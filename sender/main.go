@@ -249,7 +249,12 @@ func runReplay(ctx context.Context, args []string, stderr io.Writer) error {
 			parts = append(parts, strconv.Itoa(p)+"="+strconv.FormatInt(o, 10))
 		}
 	}
-	fmt.Fprintf(os.Stdout, "group %s reset on %s: %s\nthe fence keeps the replay from sending any user twice\n", topics.SenderGroup(), topics.Jobs(), strings.Join(parts, " "))
+	fmt.Fprintf(os.Stdout, "group %s reset on %s: %s\n", topics.SenderGroup(), topics.Jobs(), strings.Join(parts, " "))
+	if *force {
+		fmt.Fprintf(os.Stdout, "--force: jobs older than --fence-retention %s may be replayed; a user whose fence key expired can be sent again\n", *fenceRetain)
+	} else {
+		fmt.Fprintln(os.Stdout, "the fence keeps the replay from sending any user twice")
+	}
 	return nil
 }
 

@@ -28,13 +28,26 @@ func NewRegistry() *prometheus.Registry {
 
 // Server serves the observability endpoints.
 type Server struct {
-	srv *http.Server
-	ln  net.Listener
-	log *slog.Logger
+	srv   *http.Server
+	ln    net.Listener
+	log   *slog.Logger
+	ready *readyCheck
 }
 
-// Listen binds addr and builds the handlers. ready is asked by /readyz: nil
-// means ready. /healthz answers 200 while the process serves.
+// Timeouts of the observability server: a slow or idle client cannot hold
+// connections open (slowloris), and a scrape still has time to finish.
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 10 * time.Second
+	WriteTimeout      = 30 * time.Second
+	IdleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+)
+
+// Listen binds addr and builds the handlers. ready is asked by /readyz (at
+// most once per ReadyCacheTTL): nil means ready; the reason of a failure is
+// logged, the response says only "not ready". /healthz answers 200 while
+// the process serves.
 func Listen(addr string, g prometheus.Gatherer, ready func() error, log *slog.Logger) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -43,16 +56,17 @@ func Listen(addr string, g prometheus.Gatherer, ready func() error, log *slog.Lo
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if ready != nil {
-			if err := ready(); err != nil {
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, log: log}, nil
+	rc := newReadyCheck(ready, log)
+	mux.Handle("/readyz", rc)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+	return &Server{srv: srv, ln: ln, log: log, ready: rc}, nil
 }
 
 // Addr is the bound address (useful with ":0").

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/job"
+	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/kafka/kafkatest"
 	"github.com/sendonce/sendonce/pkg/ledger"
 	"github.com/sendonce/sendonce/pkg/retry"
@@ -103,4 +104,45 @@ func TestRedriveReportSaysWhyEachSkip(t *testing.T) {
   3 skipped: the ledger's latest state is not failed or dead_lettered (none 1, redriven 2)
   2 skipped: the ledger or the fence says sent
 `, out)
+}
+
+// BenchmarkIntegrationRedrive measures a redrive of 10,000 dead-lettered
+// jobs on the real broker: two reads of the DLQ, one of the ledger, the
+// fence calls (an in-memory fence here) and the produce of 10,000 jobs and
+// ledger entries. Run with -benchtime=1x: a second redrive finds them
+// redriven.
+func BenchmarkIntegrationRedrive(b *testing.B) {
+	seeds := testenv.Kafka(b)
+	prefix := testenv.Name(b, "redrive")
+	cfg := DefaultConfig()
+	cfg.Topics.Prefix = prefix
+	cfg.Partitions = 4
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ProducerLinger(5*time.Millisecond))
+	require.NoError(b, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	require.NoError(b, kafka.EnsureTopics(ctx, cl, cfg.Layout(), nil))
+	const n = 10_000
+	now := time.Now()
+	var recs []*kgo.Record
+	for i := range n {
+		j := testJob("bench", "u"+strconv.Itoa(i), 8)
+		r, err := job.Record(cfg.Topics.DLQ(), j)
+		require.NoError(b, err)
+		job.SetHeader(r, job.HeaderDLQReason, retry.ReasonExhausted)
+		job.SetHeader(r, job.HeaderDeadLettered, strconv.FormatInt(now.UnixMilli(), 10))
+		l, err := ledger.Record(cfg.Topics.Ledger(), ledger.Entry{Campaign: "bench", UserID: j.UserID, State: ledger.DeadLettered, At: now})
+		require.NoError(b, err)
+		recs = append(recs, r, l)
+	}
+	require.NoError(b, cl.ProduceSync(ctx, recs...).FirstErr())
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		rep, err := Redrive(ctx, cl, &mapFence{m: map[string]fence.State{}}, RedriveOptions{Topics: cfg.Topics})
+		require.NoError(b, err)
+		b.ReportMetric(float64(rep.Read)/time.Since(start).Seconds(), "dlq_records/s")
+		b.ReportMetric(float64(rep.Redriven), "redriven")
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/sendonce/sendonce/pkg/awsconf"
 	"github.com/sendonce/sendonce/pkg/config"
 	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/kafka"
@@ -148,6 +149,9 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	lim, err := ratelimit.New(rdb, ratelimit.Config{Key: f.common.TopicPrefix + ":rate", Rate: f.cfg.MaxSendRate, Timeout: f.common.RedisTimeout}, nil)
 	if err != nil {
+		return err
+	}
+	if err := awsconf.Check(ctx, "SES"); err != nil {
 		return err
 	}
 	mailer, err := ses.New(ctx, ses.Config{Timeout: f.sesTimeout}, reg)

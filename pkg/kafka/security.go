@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/sendonce/sendonce/pkg/awsconf"
 	"github.com/sendonce/sendonce/pkg/secret"
 )
 
@@ -196,8 +197,8 @@ func (s *Security) mskIAM(ctx context.Context) (sasl.Mechanism, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--kafka-sasl aws-msk-iam: loading AWS credentials: %w", err)
 	}
-	if _, err := prov.Retrieve(ctx); err != nil {
-		return nil, fmt.Errorf("--kafka-sasl aws-msk-iam: no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID, or give the pod's service account an IAM role with IRSA): %w", err)
+	if err := awsconf.Retrieve(ctx, prov, "--kafka-sasl aws-msk-iam"); err != nil {
+		return nil, err
 	}
 	return saslaws.ManagedStreamingIAM(func(ctx context.Context) (saslaws.Auth, error) {
 		c, err := prov.Retrieve(ctx)

@@ -145,7 +145,9 @@ func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	rdb, err := redisconn.New(ctx, common.RedisConfig(0))
+	rc := common.RedisConfig(0)
+	rc.Log = log
+	rdb, err := redisconn.New(ctx, rc)
 	if err != nil {
 		return err
 	}

@@ -138,7 +138,7 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	f.trust.warn(log)
 
 	reg := metrics.NewRegistry()
-	rdb, err := newRedis(ctx, f.common)
+	rdb, err := newRedis(ctx, f.common, log)
 	if err != nil {
 		return err
 	}
@@ -197,8 +197,10 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 
 // newRedis is the one Redis client of the sender's commands: TLS, password
 // file and per-call timeouts from the common flags, pinged at start.
-func newRedis(ctx context.Context, c config.Common) (*redis.Client, error) {
-	return redisconn.New(ctx, c.RedisConfig(512))
+func newRedis(ctx context.Context, c config.Common, log *slog.Logger) (*redis.Client, error) {
+	rc := c.RedisConfig(512)
+	rc.Log = log
+	return redisconn.New(ctx, rc)
 }
 
 func runReplay(ctx context.Context, args []string, stderr io.Writer) error {
@@ -278,7 +280,7 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) error {
 	if *campaign == "" {
 		return errors.New("--campaign is required")
 	}
-	rdb, err := newRedis(ctx, common)
+	rdb, err := newRedis(ctx, common, slog.Default())
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"time"
@@ -51,6 +52,8 @@ type Config struct {
 	Timeout time.Duration
 	// PoolSize is the connection pool size (0: go-redis's default).
 	PoolSize int
+	// Log receives go-redis's own log lines (UseLogger); nil: unchanged.
+	Log *slog.Logger
 }
 
 // Errors returned by Validate and Options.
@@ -148,6 +151,7 @@ func New(ctx context.Context, c Config) (*redis.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	UseLogger(c.Log)
 	rdb := redis.NewClient(opt)
 	if err := Ping(ctx, rdb, c); err != nil {
 		rdb.Close()

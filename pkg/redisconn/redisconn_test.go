@@ -1,9 +1,13 @@
 package redisconn
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,4 +92,31 @@ func TestNewReadsThePasswordFileAndPings(t *testing.T) {
 
 	_, err = New(context.Background(), Config{URL: "redis://" + mr.Addr() + "/0", Security: Security{PasswordFile: filepath.Join(dir, "missing")}})
 	require.ErrorContains(t, err, "--redis-password-file")
+}
+
+// TestGoRedisLogsThroughSlog: go-redis's own lines (a failed dial) reach
+// the service's slog logger, tagged component=redis.
+func TestGoRedisLogsThroughSlog(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	_, err := New(context.Background(), Config{URL: "redis://127.0.0.1:1/0", Timeout: 200 * time.Millisecond, Log: log})
+	require.Error(t, err)
+	require.Eventually(t, func() bool { return strings.Contains(buf.String(), `"component":"redis"`) }, 5*time.Second, 20*time.Millisecond, "go-redis log lines go through slog: %s", buf.String())
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

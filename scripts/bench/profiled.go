@@ -9,13 +9,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/sendonce/sendonce/pkg/config"
 	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/metrics"
 	"github.com/sendonce/sendonce/pkg/ratelimit"
+	"github.com/sendonce/sendonce/pkg/redisconn"
 	"github.com/sendonce/sendonce/pkg/sender"
 	"github.com/sendonce/sendonce/pkg/ses"
 )
@@ -50,13 +49,12 @@ func profiledSenderMain(args []string) error {
 		return err
 	}
 	reg := metrics.NewRegistry()
-	opt, err := redis.ParseURL(common.RedisURL)
+	rc := common.RedisConfig(512)
+	rc.Log = log
+	rdb, err := redisconn.New(ctx, rc)
 	if err != nil {
 		return err
 	}
-	fence.ClientOptions(opt, common.RedisTimeout)
-	opt.PoolSize = 512
-	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	fnc, err := fence.New(rdb, fence.Config{Prefix: common.TopicPrefix, Timeout: common.RedisTimeout, OnAbandoned: cfg.OnAmbiguous}, nil)
 	if err != nil {
@@ -74,7 +72,7 @@ func profiledSenderMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: common.BrokerList(), ClientID: "sender", Logger: log, Registerer: reg}, s.ClientOpts()...)
+	cl, err := kafka.NewClient(common.KafkaClient("sender", log, reg), s.ClientOpts()...)
 	if err != nil {
 		return err
 	}

@@ -348,7 +348,10 @@ kafka_down() {
 kafka_status() {
   if external KAFKA_BROKERS "$OUR_KAFKA"; then echo "kafka: external $KAFKA_BROKERS"; return 0; fi
   local pid; pid="$(read_pid "$KAFKA_PID")"
-  if [[ -x "$WAITKAFKA" ]] && kafka_healthy; then echo "kafka: running $OUR_KAFKA pid $pid"; return 0; fi
+  if [[ -x "$WAITKAFKA" ]] && kafka_healthy; then
+    echo "kafka: running $OUR_KAFKA pid $pid; SASL_SSL $OUR_KAFKA_SASL_SSL $(port_open "$KAFKA_SASL_SSL_PORT" && echo up || echo 'MISSING (started by an older services.sh: down && up)')"
+    return 0
+  fi
   if pid_matches "$pid" "$KAFKA_PROPS"; then echo "kafka: NOT ANSWERING pid $pid (log: ${KAFKA_DIR#"$ROOT"/}/logs)"; return 1; fi
   echo "kafka: stopped"; return 1
 }
@@ -434,7 +437,10 @@ redis_down() {
 redis_status() {
   if external REDIS_URL "$OUR_REDIS"; then echo "redis: external $(redact "$REDIS_URL")"; return 0; fi
   local pid; pid="$(read_pid "$REDIS_PID")"
-  if pid_alive "$pid" && command -v redis-cli >/dev/null && redis_ping; then echo "redis: running $OUR_REDIS pid $pid"; return 0; fi
+  if pid_alive "$pid" && command -v redis-cli >/dev/null && redis_ping; then
+    echo "redis: running $OUR_REDIS pid $pid; TLS $OUR_REDIS_TLS $(port_open "$REDIS_TLS_PORT" && echo up || echo 'MISSING (started by an older services.sh: down && up)')"
+    return 0
+  fi
   if pid_alive "$pid"; then echo "redis: NOT ANSWERING pid $pid (log: ${REDIS_LOG#"$ROOT"/})"; return 1; fi
   echo "redis: stopped"; return 1
 }

@@ -17,7 +17,8 @@ import (
 	"github.com/sendonce/sendonce/pkg/kafka"
 )
 
-// MembersTopic is the compacted topic of campaign membership: one record
+// MembersTopic is the compacted topic of campaign membership (deleted
+// after the ledger's retention, like the ledger): one record
 // per (campaign, user) ever published, keyed like the ledger
 // ("<campaign>:<user_id>"). The jobs topic cannot say who belongs to a
 // campaign (it is keyed by user, and a later campaign replaces the job), and

@@ -69,7 +69,7 @@ func Status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign s
 	}
 	members, byState := users.count(true)
 	rep.Published = members
-	if members == 0 && rec != nil {
+	if members == 0 && rec != nil && rec.Total > 0 {
 		rep.FromRecord = true
 		rep.Published = rec.Total
 		_, byState = users.count(false)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sendonce/sendonce/pkg/ledger"
@@ -25,6 +26,16 @@ func BenchmarkStatus(b *testing.B) {
 	e := realEnv(b)
 	n := *statusBenchUsers
 	ctx := context.Background()
+	b.Cleanup(func() {
+		// A million users' records are too big to leave on a shared broker.
+		names := []string{MembersTopic(e.topics)}
+		for _, s := range layout(e.topics).Specs() {
+			names = append(names, s.Name)
+		}
+		if _, err := kadm.NewClient(e.cl).DeleteTopics(context.Background(), names...); err != nil {
+			b.Logf("deleting the benchmark's topics: %v", err)
+		}
+	})
 	at := time.Now().UTC()
 	start := time.Now()
 	fin := at

@@ -16,6 +16,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -111,6 +112,7 @@ type cluster struct {
 	TriggerAuths    map[string]*triggerAuthentication
 	PodMonitors     map[string]*podMonitor
 	PrometheusRules map[string]*prometheusRule
+	NetworkPolicies map[string]*networkingv1.NetworkPolicy
 	// ExampleSecrets are the *.example.yaml Secrets: never applied, but they
 	// document the keys of the Secrets an operator creates.
 	ExampleSecrets map[string]*corev1.Secret
@@ -121,6 +123,7 @@ var apiVersions = map[string]string{
 	"Namespace": "v1", "ConfigMap": "v1", "Secret": "v1", "ServiceAccount": "v1",
 	"Deployment": "apps/v1", "CronJob": "batch/v1", "PodDisruptionBudget": "policy/v1",
 	"ScaledObject": "keda.sh/v1alpha1", "TriggerAuthentication": "keda.sh/v1alpha1", "PodMonitor": "monitoring.coreos.com/v1", "PrometheusRule": "monitoring.coreos.com/v1",
+	"NetworkPolicy": "networking.k8s.io/v1",
 }
 
 func decodeStrict(t *testing.T, o object, into any) {
@@ -145,6 +148,7 @@ func renderCluster(t *testing.T, dir string) *cluster {
 		ServiceAccounts: map[string]*corev1.ServiceAccount{}, Deployments: map[string]*appsv1.Deployment{}, CronJobs: map[string]*batchv1.CronJob{},
 		PDBs: map[string]*policyv1.PodDisruptionBudget{}, ScaledObjects: map[string]*scaledObject{}, TriggerAuths: map[string]*triggerAuthentication{}, PodMonitors: map[string]*podMonitor{},
 		PrometheusRules: map[string]*prometheusRule{}, ExampleSecrets: map[string]*corev1.Secret{},
+		NetworkPolicies: map[string]*networkingv1.NetworkPolicy{},
 	}
 	for _, o := range render(t, dir) {
 		want, known := apiVersions[o.Kind]
@@ -173,6 +177,8 @@ func renderCluster(t *testing.T, dir string) *cluster {
 			put(t, c.PodMonitors, o)
 		case "PrometheusRule":
 			put(t, c.PrometheusRules, o)
+		case "NetworkPolicy":
+			put(t, c.NetworkPolicies, o)
 		}
 	}
 	for _, f := range yamlFiles(t, "deploy/base") {
@@ -340,7 +346,7 @@ func checkCluster(t *testing.T, c *cluster) {
 	sEnv := c.containerEnv(t, "sender", sender.Spec.Template.Spec.Containers[0])
 	rEnv := c.containerEnv(t, "retrier", retrier.Spec.Template.Spec.Containers[0])
 	pEnv := c.containerEnv(t, "producer", cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0])
-	for _, k := range []string{"KAFKA_BROKERS", "SENDONCE_TOPIC_PREFIX", "SENDONCE_PARTITIONS", "SENDONCE_REPLICATION_FACTOR", "SENDONCE_RETRY_TIERS", "REDIS_URL"} {
+	for _, k := range []string{"KAFKA_BROKERS", "SENDONCE_TOPIC_PREFIX", "SENDONCE_PARTITIONS", "SENDONCE_REPLICATION_FACTOR", "SENDONCE_RETRY_TIERS"} {
 		require.NotEmpty(t, sEnv[k], "sender: set %s explicitly", k)
 		require.Equal(t, sEnv[k], rEnv[k], "sender and retrier disagree on %s", k)
 		require.Equal(t, sEnv[k], pEnv[k], "sender and producer disagree on %s", k)

@@ -48,6 +48,7 @@ func TestRunSendsExactlyOneEmailPerValidUser(t *testing.T) {
 	require.Equal(t, 294, rep.Accepted, "the local SES accepted one email per valid user, no more")
 	require.True(t, rep.Status.Complete)
 	require.Zero(t, rep.Ambiguous+rep.Failed+rep.DeadLettered+rep.Expired)
+	require.True(t, rep.Restarted, "the mid-run sender restart happened (RestartAt %g)", o.RestartAt)
 
 	// The injected throttles were retried through the tiers.
 	require.Positive(t, rep.Throttled)

@@ -134,6 +134,30 @@ func TestTLSFailuresAtStart(t *testing.T) {
 	require.NoError(t, WaitReachable(context.Background(), cl, c.ListenAddrs(), 10*time.Second))
 }
 
+// TestMutualTLS: a cluster that requires client certificates takes the
+// one of --kafka-cert-file/--kafka-key-file and refuses a client without.
+func TestMutualTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(pki.ca)
+	srv := pki.server.Clone()
+	srv.ClientAuth, srv.ClientCAs = tls.RequireAndVerifyClientCert, pool
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.TLS(srv))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	certFile, keyFile := pki.clientCert(t)
+
+	cl, err := NewClient(ClientConfig{Brokers: c.ListenAddrs(), Security: Security{CAFile: pki.caFile, CertFile: certFile, KeyFile: keyFile}})
+	require.NoError(t, err)
+	defer cl.Close()
+	require.NoError(t, WaitReachable(context.Background(), cl, c.ListenAddrs(), 10*time.Second))
+
+	anon, err := NewClient(ClientConfig{Brokers: c.ListenAddrs(), Security: Security{CAFile: pki.caFile}})
+	require.NoError(t, err)
+	defer anon.Close()
+	require.ErrorContains(t, WaitReachable(context.Background(), anon, c.ListenAddrs(), time.Second), "after --startup-timeout")
+}
+
 func TestOptsNamesTheFlagOfAMissingFile(t *testing.T) {
 	dir := t.TempDir()
 	notPEM := filepath.Join(dir, "not.pem")
@@ -188,6 +212,30 @@ func TestMSKIAMCredentialsFromTheChain(t *testing.T) {
 type testPKI struct {
 	caFile string
 	server *tls.Config
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+}
+
+// clientCert writes a client certificate and key signed by the CA (PEM)
+// and returns their paths.
+func (p testPKI) clientCert(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "sendonce-client"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
+	return certFile, keyFile
 }
 
 func newTestPKI(t *testing.T) testPKI {
@@ -215,5 +263,5 @@ func newTestPKI(t *testing.T) testPKI {
 	require.NoError(t, err)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644))
-	return testPKI{caFile: caFile, server: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: key}}}}
+	return testPKI{caFile: caFile, server: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: key}}}, ca: caCert, caKey: caKey}
 }

@@ -23,6 +23,9 @@ func TestUsageErrors(t *testing.T) {
 		{"bad tiers", []string{"run", "--retry-tiers", "10m,1m"}, "strictly increasing"},
 		{"bad concurrency", []string{"run", "--concurrency", "0"}, "--concurrency"},
 		{"bad redis url", []string{"run", "--redis-url", "http://x"}, "Redis URL"},
+		{"lease shorter than two SES calls", []string{"run", "--fence-lease", "15s", "--ses-timeout", "10s"}, "--fence-lease (15s) must be at least twice --ses-timeout (10s)"},
+		{"bad eviction check", []string{"run", "--redis-eviction-check", "ignore"}, "--redis-eviction-check must be require or warn"},
+		{"bad stop cycles", []string{"run", "--stop-cycles", "0"}, "--stop-cycles must be at least 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

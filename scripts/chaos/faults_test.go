@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"math/rand/v2"
+	"syscall"
 	"time"
 )
 
@@ -49,12 +50,17 @@ func (r *run) chaos() {
 	shots := []*oneShot{
 		{name: "retrier", at: 0.25, do: r.restartRetrier},
 		{name: "redis", at: 0.40, do: r.restartRedis},
+		{name: "redis-stall", at: 0.48, do: r.stallRedis},
 		{name: "broker", at: 0.55, do: r.restartBroker},
 		{name: "retrier", at: 0.70, do: r.restartRetrier},
 	}
+	r.planned = nil
+	for _, s := range shots {
+		r.planned = append(r.planned, s.name)
+	}
 	window := r.chaosWindow()
 	begin := time.Now()
-	r.logf("chaos: window %s, a sender every %s, one-shot faults at 25/40/55/70%% of the sends (or of the window)", window.Round(time.Second), r.senderEvery().Round(100*time.Millisecond))
+	r.logf("chaos: window %s, a sender every %s, one-shot faults at 25/40/48/55/70%% of the sends (or of the window)", window.Round(time.Second), r.senderEvery().Round(100*time.Millisecond))
 
 	stop := make(chan struct{})
 	senders := make(chan struct{})
@@ -71,6 +77,9 @@ func (r *run) chaos() {
 			time.Sleep(100 * time.Millisecond)
 		}
 		s.do()
+		r.mu.Lock()
+		r.fired = append(r.fired, s.name)
+		r.mu.Unlock()
 	}
 	for time.Since(begin) < window && r.progress() < 0.9 {
 		r.watchRetrier()
@@ -141,6 +150,28 @@ func (r *run) restartRedis() {
 	r.restarts["redis "+sigName(r.m.sig)]++
 	r.mu.Unlock()
 	r.logf("redis back from its AOF with %d keys", after)
+}
+
+// stallFor is how long the private Redis is frozen: longer than the
+// senders' --redis-timeout (2s), so that every call in flight times out.
+const stallFor = 6 * time.Second
+
+// stallRedis freezes the private Redis with SIGSTOP (an fsync stall, a
+// failover in progress), then thaws it. The senders are not restarted:
+// they must wait it out, lose no job and send nobody twice.
+func (r *run) stallRedis() {
+	if err := r.redis.p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		r.t.Fatalf("SIGSTOP redis: %v", err)
+	}
+	r.logf("SIGSTOP redis for %s (the senders' --redis-timeout is 2s); senders keep running", stallFor)
+	time.Sleep(stallFor)
+	if err := r.redis.p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		r.t.Fatalf("SIGCONT redis: %v", err)
+	}
+	r.mu.Lock()
+	r.restarts["redis SIGSTOP"]++
+	r.mu.Unlock()
+	r.logf("SIGCONT redis")
 }
 
 // restartBroker stops the private broker and starts it again on the same

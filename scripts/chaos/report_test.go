@@ -32,6 +32,8 @@ type report struct {
 	crashes, startFails, stopErrors        []string
 	events                                 []string
 	producerSummary                        string
+	planned, fired                         []string
+	republished                            int
 }
 
 func (rep *report) ambiguousSplit() (delivered, not int) {
@@ -200,5 +202,42 @@ func (rep *report) judge(t *testing.T) {
 	}
 	if !rep.status.Complete {
 		t.Errorf("producer status never said complete: %+v", rep.status)
+	}
+	rep.judgeFaults(t)
+}
+
+// judgeFaults checks that the run did what it planned: every one-shot
+// fault fired, every kind of process was stopped, the proxy injected its
+// faults, and the ambiguous users are no more than what was injected could
+// explain: the 5xx answers (ambiguous by definition) and the sends in
+// flight in senders that were killed.
+func (rep *report) judgeFaults(t *testing.T) {
+	t.Helper()
+	if strings.Join(rep.fired, ",") != strings.Join(rep.planned, ",") {
+		t.Errorf("one-shot faults planned %v, fired %v", rep.planned, rep.fired)
+	}
+	sig := "SIGTERM"
+	if rep.mode == "hard" {
+		sig = "SIGKILL"
+	}
+	for _, kind := range []string{"sender " + sig, "retrier " + sig, "redis " + sig, "redis SIGSTOP", "broker " + sig, "producer " + sig} {
+		if rep.restarts[kind] == 0 {
+			t.Errorf("planned fault %q never happened (restarts %v)", kind, rep.restarts)
+		}
+	}
+	if rep.faults.Throttled == 0 {
+		t.Errorf("the proxy throttled nothing: %+v", rep.faults)
+	}
+	if rep.republished == 0 {
+		t.Errorf("the campaign was not re-published from a second file")
+	}
+	fivexx := rep.faults.Err503 + rep.faults.AcceptedAfter503 + rep.faults.UpstreamErrors
+	if rep.mode == "hard" && fivexx == 0 {
+		t.Errorf("hard mode injected no 503: %+v", rep.faults)
+	}
+	bound := fivexx + rep.restarts["sender SIGKILL"]*concurrency
+	if len(rep.ambiguous) > bound {
+		t.Errorf("%d ambiguous users, more than the injected faults explain: %d 5xx answers + %d killed senders × %d in flight = %d",
+			len(rep.ambiguous), fivexx, rep.restarts["sender SIGKILL"], concurrency, bound)
 	}
 }

@@ -52,8 +52,14 @@ type run struct {
 	senders  [numSenders]*proc
 	retrier  *proc
 	restarts map[string]int // "sender SIGKILL" → count
-	events   []string
-	crashes  []string // processes that exited without being told to
+	// planned and fired are the one-shot faults of the schedule and those
+	// that were carried out.
+	planned, fired []string
+	// republished is how many new users the second file of the campaign
+	// brought (see republish).
+	republished int
+	events      []string
+	crashes     []string // processes that exited without being told to
 	// startFails are services that exited while starting (and were
 	// started again, as Kubernetes would).
 	startFails []string

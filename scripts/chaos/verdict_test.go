@@ -2,13 +2,16 @@ package chaos
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,9 +57,10 @@ func (r *run) execute() *report {
 	// at 25 emails/s. Under the proxy's steady 10% of random throttles the
 	// senders' shared limiter settles near 60/s (see docs/RELIABILITY.md).
 	deadline := time.Now().Add(5*time.Minute + time.Duration(len(r.data.valid)/25)*time.Second)
-	st := r.waitComplete(deadline)
+	st := r.waitComplete(deadline, int64(len(r.data.valid)))
 	campaignTime := time.Since(campaignStart)
 	r.logf("campaign complete per producer status: %+v", st)
+	st = r.republish()
 
 	stopErrs := r.stopAll()
 	rep := r.verdict(st)
@@ -100,10 +104,10 @@ func (r *run) status() (statusJSON, error) {
 	return st, nil
 }
 
-// waitComplete polls status until it says complete, restarting crashed
-// services meanwhile. Past the deadline it fails the test with the last
-// status.
-func (r *run) waitComplete(deadline time.Time) statusJSON {
+// waitComplete polls status until it says complete with published users,
+// restarting crashed services meanwhile. Past the deadline it fails the
+// test with the last status.
+func (r *run) waitComplete(deadline time.Time, published int64) statusJSON {
 	var (
 		st   statusJSON
 		err  error
@@ -112,7 +116,7 @@ func (r *run) waitComplete(deadline time.Time) statusJSON {
 	for {
 		r.watch()
 		st, err = r.status()
-		if err == nil && st.Complete {
+		if err == nil && st.Complete && st.Published == published {
 			return st
 		}
 		if time.Since(last) > 30*time.Second {
@@ -224,6 +228,7 @@ func (r *run) verdict(st statusJSON) *report {
 	d := r.data
 
 	rep := &report{
+		planned: r.planned, fired: r.fired, republished: r.republished,
 		mode: r.m.name, users: len(d.valid), rows: d.rows, rejectedRecipients: len(d.rejected),
 		invalidRows: d.rejects() - d.duplicates, duplicateRows: d.duplicates,
 		restarts: r.restarts, faults: r.proxy.Stats(), accepted: len(emails), recipients: len(counts),
@@ -312,4 +317,51 @@ func (r *run) verdict(st statusJSON) *report {
 		rep.rejectsReported += got[reason]
 	}
 	return rep
+}
+
+// republish publishes the campaign again from a different file, as an
+// operator re-running it on an updated query would: the second half of its
+// users (a subset: they are settled and must get nothing more) and new
+// users (a superset: each must get one email). It waits until status counts
+// the union as published and complete.
+func (r *run) republish() statusJSON {
+	t := r.t
+	d := r.data
+	ids := make([]string, 0, len(d.valid))
+	for id := range d.valid {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	_ = w.Write([]string{"user_id", "email", "name", "kwh"})
+	for _, id := range ids[len(ids)/2:] {
+		_ = w.Write([]string{id, d.valid[id], "Again", "1.0"})
+	}
+	extra := max(10, len(ids)/10)
+	for i := range extra {
+		id := fmt.Sprintf("n%07d", i)
+		d.valid[id] = id + "@" + d.domain
+		_ = w.Write([]string{id, d.valid[id], "New", "2.0"})
+	}
+	w.Flush()
+	path := filepath.Join(r.dir, "users-again.csv")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := &bytes.Buffer{}
+	p, err := r.ps.start(r.logs, "producer-again", r.env(), out, r.bins.producer, "publish", "--campaign", r.campaign,
+		"--source", "csv:"+path, "--template", r.template, "--from", "reports@"+d.domain,
+		"--partitions", strconv.Itoa(partitions), "--retry-tiers", retryTiers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.wait(3 * time.Minute); err != nil || p.exitCode() != 0 {
+		t.Fatalf("re-publishing from a second file: %v (%s)\n%s\n%s", err, p.status(), out.String(), tail(p.log, 30))
+	}
+	r.republished = extra
+	r.logf("re-published the campaign from a second file: %d settled users again and %d new; summary: %s", len(ids)-len(ids)/2, extra, oneLine(out.String()))
+	st := r.waitComplete(time.Now().Add(3*time.Minute+time.Duration(extra/25)*time.Second), int64(len(d.valid)))
+	r.logf("complete again: %+v", st)
+	return st
 }

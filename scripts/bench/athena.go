@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,7 @@ type athenaResult struct {
 	InTopic        int64
 	Win            window
 	LoadBefore     string // /proc/loadavg at the start: other work on the box
+	MemLimit       string // GOMEMLIMIT of the producer; empty: none
 	LoadAfter      string
 
 	APIRows         int
@@ -270,7 +272,7 @@ func (b *bench) athena(ctx context.Context) error {
 	}
 	defer fa.close()
 
-	r := &athenaResult{Rows: n, Parallel: b.o.athenaParallel, FileBytes: fileSize(path)}
+	r := &athenaResult{Rows: n, Parallel: b.o.athenaParallel, FileBytes: fileSize(path), MemLimit: b.o.athenaMemLimit}
 	prefix := b.prefix('a')
 	defer b.cleanup(prefix)
 	r.LoadBefore = loadavg()
@@ -322,6 +324,9 @@ func (b *bench) athena(ctx context.Context) error {
 // rows rows, read the given way.
 func (b *bench) publishAthena(ctx context.Context, phase, prefix string, rows int, read, athenaURL, s3URL string) (usage, error) {
 	env := append(b.env(prefix, "http://127.0.0.1:9", ""), "AWS_ENDPOINT_URL_ATHENA="+athenaURL, "AWS_ENDPOINT_URL_S3="+s3URL)
+	if b.o.athenaMemLimit != "" {
+		env = append(env, "GOMEMLIMIT="+b.o.athenaMemLimit)
+	}
 	p, err := startProc("producer", b.bin("producer"), []string{
 		"publish", "--campaign", campaignID, "--source", "athena",
 		"--athena-query", fmt.Sprintf("SELECT user_id, email, name, kwh FROM users -- rows=%d", rows),
@@ -370,8 +375,8 @@ func (b *bench) athenaDetail(sb *strings.Builder) {
 		return
 	}
 	other := a.Win.Busy - a.Use.CPU - a.Win.Kafka - a.Win.Bench
-	fmt.Fprintf(sb, "\nAthena from S3: %d rows, result file %s (every value quoted, as Athena writes it) in gofakes3 in the bench process; `--athena-read s3 --athena-s3-parallel %d`; wall %.2f s (%.0f rows/s, %.1f MiB/s), producer CPU %.2f s (user %.2f, sys %.2f), peak RSS %s; meanwhile Kafka %.2f s CPU, the bench (gofakes3) %.2f s, other work on the box %.2f s (load average %s before, %s after); %d records in the jobs topic.\n",
-		a.Rows, mib(a.FileBytes), a.Parallel, a.Use.Wall.Seconds(), a.RowsPerSec, float64(a.FileBytes)/(1<<20)/a.Use.Wall.Seconds(), a.Use.CPU.Seconds(), a.Use.User.Seconds(), a.Use.Sys.Seconds(), mib(a.Use.MaxRSS),
+	fmt.Fprintf(sb, "\nAthena from S3: %d rows, result file %s (every value quoted, as Athena writes it) in gofakes3 in the bench process; `--athena-read s3 --athena-s3-parallel %d`, GOMEMLIMIT=%s; wall %.2f s (%.0f rows/s, %.1f MiB/s), producer CPU %.2f s (user %.2f, sys %.2f), peak RSS %s; meanwhile Kafka %.2f s CPU, the bench (gofakes3) %.2f s, other work on the box %.2f s (load average %s before, %s after); %d records in the jobs topic.\n",
+		a.Rows, mib(a.FileBytes), a.Parallel, cmp.Or(a.MemLimit, "(none)"), a.Use.Wall.Seconds(), a.RowsPerSec, float64(a.FileBytes)/(1<<20)/a.Use.Wall.Seconds(), a.Use.CPU.Seconds(), a.Use.User.Seconds(), a.Use.Sys.Seconds(), mib(a.Use.MaxRSS),
 		a.Win.Kafka.Seconds(), a.Win.Bench.Seconds(), max(other, 0).Seconds(), a.LoadBefore, a.LoadAfter, a.InTopic)
 	if a.APIRows > 0 {
 		fmt.Fprintf(sb, "\nAthena via GetQueryResults (`--athena-read api`), for comparison: %d rows measured in %.2f s with %d calls of 1,000 rows, each held %s by the fake Athena (the low end of real GetQueryResults latency); peak RSS %s. EXTRAPOLATED (not measured) to %d rows: %s.\n",

@@ -86,3 +86,44 @@ func (c *cluster) checkSecretFile(t *testing.T, where string, ps corev1.PodSpec,
 	}
 	t.Fatalf("%s: %s is on no volume mount", where, file)
 }
+
+// TestSenderIAMAllowsOnlyTheAllowedFrom: even a sender that ignored its
+// --allowed-from could not send from another address: the role's SES
+// statements carry a ses:FromAddress condition with exactly the production
+// allow-list (a domain as *@domain).
+func TestSenderIAMAllowsOnlyTheAllowedFrom(t *testing.T) {
+	c := renderCluster(t, "deploy/overlays/production")
+	sender := c.mustDeployment(t, "sendonce-sender", "sender")
+	env := c.containerEnv(t, "sender", sender.Spec.Template.Spec.Containers[0])
+	var want []string
+	for _, a := range strings.Split(env["SENDONCE_ALLOWED_FROM"], ",") {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if !strings.Contains(a, "@") {
+			a = "*@" + a
+		}
+		want = append(want, a)
+	}
+	p := loadPolicy(t, "sender-policy.json")
+	n := 0
+	for _, s := range p.Statement {
+		for _, a := range s.Action {
+			if a != "ses:SendEmail" && a != "ses:SendBulkEmail" {
+				continue
+			}
+			n++
+			like, _ := s.Condition["StringLike"].(map[string]any)
+			require.NotNil(t, like, "%s: %s without a StringLike ses:FromAddress condition", s.Sid, a)
+			var got []string
+			switch v := like["ses:FromAddress"].(type) {
+			case string:
+				got = []string{v}
+			case []any:
+				for _, x := range v {
+					got = append(got, x.(string))
+				}
+			}
+			require.ElementsMatch(t, want, got, "%s: ses:FromAddress must be the production --allowed-from", s.Sid)
+		}
+	}
+	require.Positive(t, n)
+}

@@ -171,7 +171,10 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = kafka.EnsureTopics(tctx, cl, kafka.Layout{Topics: f.cfg.Topics, Partitions: int32(f.partitions), ReplicationFactor: int16(f.replication), Tiers: tiers}, log)
+	// The DLQ must not outlive the fence: a redrive relies on it.
+	layout := kafka.Layout{Topics: f.cfg.Topics, Partitions: int32(f.partitions), ReplicationFactor: int16(f.replication), Tiers: tiers,
+		DLQRetention: min(f.fenceRetain, kafka.DefaultDLQRetention)}
+	err = kafka.EnsureTopics(tctx, cl, layout, log)
 	cancel()
 	if err != nil {
 		cl.Close()

@@ -234,6 +234,9 @@ type PreviewCommand struct {
 	Source  SourceFlags
 	User    string
 	Timeout time.Duration
+
+	// UnsubscribeKeyFile signs the {{token}} shown in the preview.
+	UnsubscribeKeyFile string
 }
 
 // RegisterFlags binds every flag of preview.
@@ -246,6 +249,7 @@ func (c *PreviewCommand) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.From, "from", "preview@example.com", "From address shown in the preview")
 	fs.StringVar(&c.ConfigurationSet, "configuration-set", "", "SES configuration set shown in the preview")
 	fs.StringVar(&c.UnsubscribeURL, "unsubscribe-url", "", "one-click unsubscribe URL template, to show the List-Unsubscribe header")
+	fs.StringVar(&c.UnsubscribeKeyFile, "unsubscribe-key-file", "", "key of the {{token}} of --unsubscribe-url (as on publish)")
 	fs.DurationVar(&c.Timeout, "timeout", 5*time.Minute, "how long to look for the user and render")
 }
 
@@ -265,6 +269,13 @@ func (c *PreviewCommand) Validate() error {
 	c.PublishConfig.MaxRejects = -1
 	if c.Timeout <= 0 {
 		return errors.New("--timeout must be positive")
+	}
+	if c.UnsubscribeKeyFile != "" {
+		k, err := pseudonym.LoadKey(c.UnsubscribeKeyFile)
+		if err != nil {
+			return fmt.Errorf("--unsubscribe-key-file: %w", err)
+		}
+		c.UnsubscribeKey = k
 	}
 	return c.PublishConfig.Validate()
 }

@@ -158,6 +158,31 @@ func TestMutualTLS(t *testing.T) {
 	require.ErrorContains(t, WaitReachable(context.Background(), anon, c.ListenAddrs(), time.Second), "after --startup-timeout")
 }
 
+// TestTLSServerName: brokers reached by IP whose certificate names only a
+// host name are verified against --kafka-tls-server-name.
+func TestTLSServerName(t *testing.T) {
+	pki := newTestPKIFor(t, nil, []string{"broker.internal"})
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.TLS(pki.server))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	for name, tt := range map[string]struct {
+		serverName string
+		ok         bool
+	}{"by IP": {"", false}, "with --kafka-tls-server-name": {"broker.internal", true}} {
+		t.Run(name, func(t *testing.T) {
+			cl, err := NewClient(ClientConfig{Brokers: c.ListenAddrs(), Security: Security{CAFile: pki.caFile, ServerName: tt.serverName}})
+			require.NoError(t, err)
+			defer cl.Close()
+			err = WaitReachable(context.Background(), cl, c.ListenAddrs(), time.Second)
+			if tt.ok {
+				require.NoError(t, err)
+			} else {
+				require.ErrorContains(t, err, "certificate")
+			}
+		})
+	}
+}
+
 func TestOptsNamesTheFlagOfAMissingFile(t *testing.T) {
 	dir := t.TempDir()
 	notPEM := filepath.Join(dir, "not.pem")
@@ -240,6 +265,12 @@ func (p testPKI) clientCert(t *testing.T) (certFile, keyFile string) {
 
 func newTestPKI(t *testing.T) testPKI {
 	t.Helper()
+	return newTestPKIFor(t, []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"})
+}
+
+// newTestPKIFor is newTestPKI with a server certificate for these names.
+func newTestPKIFor(t *testing.T, ips []net.IP, dns []string) testPKI {
+	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	ca := &x509.Certificate{
@@ -256,7 +287,7 @@ func newTestPKI(t *testing.T) testPKI {
 	leaf := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "broker"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		IPAddresses: ips, DNSNames: dns,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)

@@ -40,7 +40,7 @@ func RegisterCommon(fs *flag.FlagSet, c *Common, metricsAddr string) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "auto", "text, json, or auto (text on a terminal, json otherwise)")
 	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 2*time.Second, "timeout of each Redis call")
-	fs.DurationVar(&c.StartupTimeout, "startup-timeout", 30*time.Second, "how long to wait for Kafka at start before exiting with what to check")
+	fs.DurationVar(&c.StartupTimeout, "startup-timeout", 30*time.Second, "how long the sender, the retrier and their subcommands wait for Kafka at start before exiting with what to check (producer publish: --connect-timeout)")
 	c.Kafka.RegisterFlags(fs)
 	c.Redis.RegisterFlags(fs)
 }

@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -77,6 +78,9 @@ type JobPolicy struct {
 // compiledPolicy is a validated Policy in lookup form.
 type compiledPolicy struct {
 	fromAddrs, fromDomains, templates map[string]bool
+	// lastFrom is the last From accepted: every job of a campaign has the
+	// same, so it is parsed once, not per job.
+	lastFrom atomic.Pointer[string]
 }
 
 // compile checks the allow-lists and puts them in lookup form.
@@ -145,6 +149,17 @@ func (c *compiledPolicy) check(j *job.Job) error {
 }
 
 func (c *compiledPolicy) checkFrom(from string) error {
+	if last := c.lastFrom.Load(); last != nil && *last == from {
+		return nil
+	}
+	if err := c.parseFrom(from); err != nil {
+		return err
+	}
+	c.lastFrom.Store(&from)
+	return nil
+}
+
+func (c *compiledPolicy) parseFrom(from string) error {
 	// net/mail errors echo their input: only our own words go out.
 	a, err := mail.ParseAddress(from)
 	if err != nil {

@@ -1,12 +1,19 @@
 package source
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 )
 
@@ -110,5 +117,65 @@ func TestParseS3URL(t *testing.T) {
 	for _, bad := range []string{"", "s3://", "s3://bucket", "s3://bucket/", "https://bucket/key"} {
 		_, _, err := parseS3URL(bad)
 		require.Error(t, err, bad)
+	}
+}
+
+// memS3 serves one object from memory (ranged GETs too), for benchmarks.
+type memS3 struct{ body []byte }
+
+func (m memS3) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	b := m.body
+	out := &s3.GetObjectOutput{ETag: aws.String(`"e"`)}
+	if r := aws.ToString(in.Range); r != "" {
+		var start, end int64
+		if _, err := fmt.Sscanf(r, "bytes=%d-%d", &start, &end); err != nil {
+			end = int64(len(b)) - 1
+		}
+		end = min(end, int64(len(b))-1)
+		out.ContentRange = aws.String(fmt.Sprintf("bytes %d-%d/%d", start, end, len(b)))
+		b = b[start : end+1]
+	}
+	out.ContentLength = aws.Int64(int64(len(b)))
+	out.Body = io.NopCloser(bytes.NewReader(b))
+	return out, nil
+}
+
+// BenchmarkAthenaS3Rows is the reader's cost per row (GET, parse, row and
+// template data), without the network.
+func BenchmarkAthenaS3Rows(b *testing.B) {
+	const n = 200_000
+	var sb strings.Builder
+	sb.WriteString("\"user_id\",\"email\",\"name\",\"kwh\"\n")
+	for i := range n {
+		fmt.Fprintf(&sb, "\"u%09d\",\"user%09d@bench.example.org\",\"Ann %d\",\"%d.5\"\n", i, i, i, 100+i%900)
+	}
+	body := []byte(sb.String())
+	for _, parallel := range []int{1, 4} {
+		b.Run(fmt.Sprintf("parallel=%d", parallel), func(b *testing.B) {
+			b.SetBytes(int64(len(body)) / n)
+			rows := 0
+			for rows < b.N {
+				o, err := openS3Object(context.Background(), memS3{body}, "b", "k", parallel, 1<<20, time.Minute, slog.New(slog.DiscardHandler))
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := &athenaS3Reader{obj: o, csv: newAthenaCSV(o), cfg: &AthenaConfig{Log: slog.New(slog.DiscardHandler)}, started: time.Now()}
+				hdr, _, _ := r.csv.read()
+				if r.cols, err = newColumns(hdr); err != nil {
+					b.Fatal(err)
+				}
+				for rows < b.N {
+					_, err := r.Next(context.Background())
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					rows++
+				}
+				o.close()
+			}
+		})
 	}
 }

@@ -91,7 +91,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.athenaAPIRows, "athena-api-rows", 100_000, "rows published through GetQueryResults for comparison (extrapolated to --athena-rows); 0: skip")
 	fs.DurationVar(&o.athenaAPILatency, "athena-api-latency", 100*time.Millisecond, "latency the fake Athena adds to each GetQueryResults call (real ones take 100-300 ms)")
 	fs.IntVar(&o.athenaParallel, "athena-s3-parallel", 1, "--athena-s3-parallel of the S3 run")
-	fs.StringVar(&o.athenaMemLimit, "athena-gomemlimit", "200MiB", "GOMEMLIMIT of the producer in the Athena runs, as deploy sets it for a 256 MiB container (empty: none)")
+	fs.StringVar(&o.athenaMemLimit, "athena-gomemlimit", "230MiB", "GOMEMLIMIT of the producer in the Athena runs, as deploy sets it for a 256 MiB container (empty: none)")
 	fs.BoolVar(&o.skipAthena, "skip-athena", false, "skip the Athena-from-S3 publish")
 	fs.BoolVar(&o.skipPublish, "skip-publish", false, "skip the 1M publish")
 	fs.BoolVar(&o.skipE2E, "skip-e2e", false, "skip the end-to-end runs")

@@ -3,6 +3,7 @@ package sender
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -26,6 +27,12 @@ func RestoreFence(ctx context.Context, cl *kgo.Client, topics kafka.Topics, camp
 	var sum RestoreSummary
 	latest := map[string]ledger.Entry{}
 	err := kafka.ReadToEnd(ctx, cl, []string{topics.Ledger()}, func(r *kgo.Record) error {
+		if r.Value == nil { // a tombstone of producer erase: the user is gone
+			if c, u, ok := strings.Cut(string(r.Key), ":"); ok && c == campaign {
+				delete(latest, u)
+			}
+			return nil
+		}
 		e, err := ledger.Decode(r.Value)
 		if err != nil || e.Campaign != campaign {
 			return nil

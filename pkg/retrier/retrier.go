@@ -108,6 +108,9 @@ func (r *Retrier) ClientOpts() []kgo.Opt {
 		// A killed member holds its partitions until the session times out.
 		kgo.SessionTimeout(15 * time.Second),
 		kgo.ProducerLinger(2 * time.Millisecond),
+		// A pattern subscription learns of topics from metadata: a tier
+		// topic created later is drained within a minute.
+		kgo.MetadataMaxAge(time.Minute),
 	}
 }
 
@@ -138,13 +141,11 @@ func (r *Retrier) Run(ctx context.Context, cl *kgo.Client) error {
 	r.mu.Lock()
 	r.workCtx = workCtx // partitions exist only from here on
 	r.mu.Unlock()
-	// Topics created just before (kafka.EnsureTopics) are seen at once.
-	cl.ForceMetadataRefresh()
-
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
 	var loops sync.WaitGroup
-	loops.Add(2)
+	loops.Add(3)
+	go func() { defer loops.Done(); r.discoverTiers(loopCtx, cl) }()
 	go func() {
 		defer loops.Done()
 		r.every(loopCtx, r.cfg.CommitInterval, func() { r.commit(loopCtx, r.all()) })
@@ -290,5 +291,20 @@ func (r *Retrier) every(ctx context.Context, interval time.Duration, fn func()) 
 		case <-tick:
 		}
 		fn()
+	}
+}
+
+// discoverTiers asks for metadata every second until the group assigns
+// partitions: the tier topics created just before (kafka.EnsureTopics) may
+// not be in the first metadata answer, and a pattern subscription joins
+// the group only once it sees a matching topic.
+func (r *Retrier) discoverTiers(ctx context.Context, cl *kgo.Client) {
+	for !r.ready.Load() {
+		cl.ForceMetadataRefresh()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
 	}
 }

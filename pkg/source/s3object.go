@@ -195,7 +195,7 @@ func (o *s3Object) Read(p []byte) (int, error) {
 				return 0, err
 			}
 		}
-		n, err := o.body.Read(p)
+		n, err := o.readBody(p)
 		o.off += int64(n)
 		o.read.Add(int64(n))
 		switch {
@@ -223,6 +223,22 @@ func (o *s3Object) Read(p []byte) (int, error) {
 		}
 	}
 }
+
+// readBody reads the open body, closing it (which ends the Read with an
+// error, so the stream is resumed) when no byte comes for callTimeout: a
+// connection that stalls without breaking would otherwise hang the run.
+func (o *s3Object) readBody(p []byte) (int, error) {
+	body := o.body
+	t := time.AfterFunc(o.callTimeout, func() { body.Close() })
+	n, err := body.Read(p)
+	if !t.Stop() {
+		return n, fmt.Errorf("no data for %s: %w", o.callTimeout, errStalled)
+	}
+	return n, err
+}
+
+// errStalled is the cause of a read that got no data in time.
+var errStalled = errors.New("the S3 connection stalled")
 
 // resume opens a ranged GET from o.off to the end.
 func (o *s3Object) resume() error {

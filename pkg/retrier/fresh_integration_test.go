@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/testenv"
@@ -30,7 +31,9 @@ func TestIntegrationReadyOnTiersCreatedByItsOwnClient(t *testing.T) {
 	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: seeds, ClientID: "retrier-test"}, r.ClientOpts()...)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	require.NoError(t, kafka.WaitReachable(ctx, cl, seeds, wait)) // a first metadata answer without the tiers
 	require.NoError(t, kafka.EnsureTopics(ctx, cl, cfg.Layout(), nil))
+	require.NoError(t, CheckDLQRetention(ctx, kadm.NewClient(cl), cfg.Topics.DLQ(), cfg.FenceRetention))
 	cancel()
 
 	runCtx, stop := context.WithCancel(context.Background())

@@ -23,7 +23,8 @@ func TestAthenaReadFlags(t *testing.T) {
 		{name: "environment", env: map[string]string{"SENDONCE_ATHENA_READ": "api", "SENDONCE_ATHENA_S3_PARALLEL": "4"}, mode: source.ReadAPI, parallel: 4},
 		{name: "the flag wins", args: []string{"--athena-read", "auto"}, env: map[string]string{"SENDONCE_ATHENA_READ": "api"}, mode: source.ReadAuto, parallel: 1},
 		{name: "bad mode", args: []string{"--athena-read", "S3"}, err: "--athena-read must be s3, api or auto"},
-		{name: "parallel 0", args: []string{"--athena-s3-parallel", "0"}, err: "--athena-s3-parallel must be 1 to 64"},
+		{name: "parallel 0 is one GET", args: []string{"--athena-s3-parallel", "0"}, mode: source.ReadAuto, parallel: 0},
+		{name: "parallel negative", args: []string{"--athena-s3-parallel", "-1"}, err: "--athena-s3-parallel must be 1 to 64"},
 		{name: "parallel too high", args: []string{"--athena-s3-parallel", "65"}, err: "--athena-s3-parallel must be 1 to 64"},
 	}
 	for _, tt := range tests {

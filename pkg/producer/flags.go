@@ -63,7 +63,7 @@ func (s *SourceFlags) Validate() error {
 		return fmt.Errorf("--athena-output must be an s3:// location (got %q)", s.AthenaOutput)
 	case s.AthenaTimeout <= 0:
 		return errors.New("--athena-timeout must be positive")
-	case s.AthenaS3Parallel < 1 || s.AthenaS3Parallel > 64:
+	case s.AthenaS3Parallel < 0 || s.AthenaS3Parallel > 64: // 0 (unset) is one GET, like 1
 		return fmt.Errorf("--athena-s3-parallel must be 1 to 64 (got %d)", s.AthenaS3Parallel)
 	}
 	if _, err := source.ParseReadMode(s.AthenaRead); err != nil {

@@ -309,6 +309,22 @@ func TestMalformedJobReachesTheLedger(t *testing.T) {
 	require.Equal(t, 1, r.outcome(outMalformed))
 }
 
+// A tombstone on the jobs topic (producer erase) is passed over: not sent,
+// not dead-lettered, and its partition commits past it.
+func TestTombstoneIsPassedOver(t *testing.T) {
+	e, srv := unitEnv(t, sesfake.Config{})
+	e.publish("c1", 2, "example.com")
+	cl := e.client()
+	require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: e.topics.Jobs(), Key: []byte("u00000")}).FirstErr())
+	cl.Close()
+	r := e.start(nil)
+	waitFor(t, 30*time.Second, "group lag 0", func() bool { return e.groupLag() == 0 })
+	r.stop(t)
+	require.Equal(t, 2, srv.Count())
+	require.Zero(t, e.count(e.topics.DLQ(), nil))
+	require.Zero(t, r.outcome(outMalformed))
+}
+
 // The bookkeeping of a send cut off by the end of the drain time still
 // lands: the key ends ambiguous (the request was written) with a ledger
 // entry, instead of staying "sending" for the next owner to find.

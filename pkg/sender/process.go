@@ -22,6 +22,11 @@ import (
 // run again while the partition is owned (see start), or consumed again by
 // whoever owns the partition next.
 func (s *Sender) process(p *partition, r *kgo.Record) bool {
+	if r.Value == nil {
+		// A tombstone (producer erase): nothing to send, nothing to
+		// dead-letter; compaction removes the user's job.
+		return true
+	}
 	j, err := job.Decode(r.Value)
 	if err != nil {
 		return s.malformed(r, err)

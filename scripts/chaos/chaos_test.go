@@ -28,6 +28,7 @@ const (
 	retryTiers   = "1s,2s,4s,8s"
 	maxAttempts  = 8
 	fenceLease   = 5 * time.Second
+	sesTimeout   = 2 * time.Second // at most half the lease
 	drainTimeout = 10 * time.Second
 	concurrency  = 32
 	// redisFsync is the private Redis's appendfsync: the Redis default,

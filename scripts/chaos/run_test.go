@@ -169,6 +169,7 @@ func (r *run) startSender(i int) error {
 		"--max-send-rate", strconv.Itoa(sendRate),
 		"--concurrency", strconv.Itoa(concurrency),
 		"--fence-lease", fenceLease.String(),
+		"--ses-timeout", sesTimeout.String(),
 		"--retry-tiers", retryTiers,
 		"--max-attempts", strconv.Itoa(maxAttempts),
 		"--drain-timeout", drainTimeout.String(),

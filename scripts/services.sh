@@ -531,7 +531,8 @@ ses_status() {
 # moto (PyPI moto[server], pinned) answers the AWS APIs the tests need
 # besides SES: S3 today (the Athena result files), SNS/SQS next. One server,
 # in a virtualenv under .cache/moto; everything is in memory (a restart
-# empties it). Readiness: GET /moto-api/data.json.
+# empties it). Readiness: GET /moto-api/config (static; /moto-api/data.json
+# dumps every model and can fail on odd state).
 MOTO_VERSION=5.2.5
 MOTO_VENV="$CACHE/moto/venv"
 MOTO_SVC="$SVC/moto"
@@ -539,7 +540,7 @@ MOTO_PID="$MOTO_SVC/moto.pid"
 MOTO_LOG="$MOTO_SVC/moto.log"
 MOTO_BIN="$MOTO_VENV/bin/moto_server"
 
-moto_healthy() { curl -fsS -o /dev/null --max-time 2 "$OUR_MOTO/moto-api/data.json" 2>/dev/null; }
+moto_healthy() { curl -fsS -o /dev/null --max-time 2 "$OUR_MOTO/moto-api/config" 2>/dev/null; }
 
 moto_venv() {
   local stamp="$MOTO_VENV/.moto-$MOTO_VERSION"
@@ -590,7 +591,7 @@ moto_up() {
     pid_alive "$pid" || fail moto "moto_server exited" "$MOTO_LOG"
     sleep 0.1
   done
-  moto_healthy || fail moto "no answer from $OUR_MOTO/moto-api/data.json within 30s" "$MOTO_LOG"
+  moto_healthy || fail moto "no answer from $OUR_MOTO/moto-api/config within 30s" "$MOTO_LOG"
   log "moto: ready on $OUR_MOTO in $(since "$t0")s (pid $pid)"
 }
 

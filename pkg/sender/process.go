@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -90,7 +89,7 @@ func (s *Sender) attempt(p *partition, r *kgo.Record, j *job.Job, gaveUp *errSto
 			s.m.count(outBusy)
 			return s.emit(s.retryRecords(r, j, j.Attempt, retry.Class("busy"), "fence claim lapsed before sending")...) == nil, false
 		}
-		s.releaseQuietly(j.Campaign, j.UserID, tok)
+		s.releaseUnsent(j, tok)
 		return false, false
 	}
 	msgID, err := s.ses.Send(s.workCtx, message(j, s.cfg.UserHashKey))
@@ -131,7 +130,7 @@ func (s *Sender) waitRate(p *partition, j *job.Job, tok string) bool {
 		return err
 	})
 	if err != nil {
-		s.releaseQuietly(j.Campaign, j.UserID, tok)
+		s.releaseUnsent(j, tok)
 		return false
 	}
 	return true
@@ -282,12 +281,14 @@ func (s *Sender) jobLog(r *kgo.Record, j *job.Job) *slog.Logger {
 	return s.log.With("campaign", j.Campaign, "user", j.UserID, "partition", r.Partition, "offset", r.Offset)
 }
 
-// releaseQuietly gives a claim back on the way out of a cancelled attempt;
-// if it fails the claim simply lapses (Claimed, so it is safe).
-func (s *Sender) releaseQuietly(c, u, tok string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.bookCtx), 2*time.Second)
-	defer cancel()
-	_ = s.fnc.Release(ctx, c, u, tok)
+// releaseUnsent gives the key back on the way out of an attempt that never
+// reached SES (its partition went away). It is bookkeeping like any mark:
+// retried until it lands or the bookkeeping bound ends, because an arm that
+// landed just before Redis stalled would otherwise leave the key "sending",
+// and its next owner would hold the user as ambiguous though nothing was
+// sent.
+func (s *Sender) releaseUnsent(j *job.Job, tok string) {
+	_ = s.giveBack(j, tok)
 }
 
 // book runs a bookkeeping step (a fence mark, a release) under bookCtx: it

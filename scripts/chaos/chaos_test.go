@@ -27,8 +27,8 @@ const (
 	rateCap      = 600 // the proxy answers 429 above this many SendEmail/s
 	retryTiers   = "1s,2s,4s,8s"
 	maxAttempts  = 8
-	fenceLease   = 5 * time.Second
-	sesTimeout   = 2 * time.Second // at most half the lease
+	fenceLease   = 20 * time.Second
+	sesTimeout   = 10 * time.Second // at most half the lease (sender run refuses more)
 	drainTimeout = 10 * time.Second
 	concurrency  = 32
 	// redisFsync is the private Redis's appendfsync: the Redis default,

@@ -45,12 +45,19 @@ push-%: image-%
 demo:
 	$(GO) run ./scripts/demo $(DEMO_FLAGS)
 
-# Unit tests and integration tests against a real Kafka broker, Redis and the
-# SES v2 emulator, which scripts/services.sh provisions and starts (or reuses
-# when KAFKA_BROKERS / REDIS_URL / AWS_ENDPOINT_URL_SESV2 are set).
+# Unit tests and integration tests against a real Kafka broker, Redis, the
+# SES v2 emulator and moto, which scripts/services.sh provisions and starts in
+# a state dir of this clone's own (.cache/services-test) on free ports, and
+# stops at the end, even when a test fails or on Ctrl-C: nothing is left
+# listening, and two clones can run `make test` at the same time.
+#   KEEP_SERVICES=1 make test   keeps them running; the next run reuses them
+#   (SENDONCE_SERVICES_DIR=.cache/services-test scripts/services.sh down stops them).
+# With KAFKA_BROKERS / REDIS_URL / AWS_ENDPOINT_URL_SESV2 / AWS_ENDPOINT_URL_S3
+# set (eval "$$(scripts/services.sh env)"), those services are used instead.
+TEST_SERVICES_DIR ?= $(CURDIR)/.cache/services-test
 test: build
-	scripts/services.sh up >/dev/null
-	eval "$$(scripts/services.sh env)" && $(GO) test -count=1 -timeout 15m $(PKGS)
+	SENDONCE_SERVICES_DIR="$(TEST_SERVICES_DIR)" SENDONCE_FREE_PORTS=$${SENDONCE_FREE_PORTS:-1} \
+	  scripts/services.sh run $(GO) test -count=1 -timeout 15m $(PKGS)
 
 # Unit tests only (integration tests skip under -short).
 test-short:

@@ -7,15 +7,35 @@
 #   scripts/services.sh env     print `export ...` lines: eval "$(scripts/services.sh env)"
 #   scripts/services.sh status  show each service; exit 1 unless all are healthy
 #   scripts/services.sh down    stop what `up` started (idempotent)
+#   scripts/services.sh run CMD...
+#                               `up`, run CMD with the env, then `down` (even
+#                               when CMD fails or is interrupted); exits with
+#                               CMD's status. KEEP_SERVICES=1 keeps them running
+#                               for the next run to reuse. `make test` uses it.
+#
+# Ports (all on 127.0.0.1) come from, first to last: SENDONCE_KAFKA_PORT,
+# SENDONCE_KAFKA_CONTROLLER_PORT, SENDONCE_KAFKA_SASL_SSL_PORT,
+# SENDONCE_REDIS_PORT, SENDONCE_REDIS_TLS_PORT, SENDONCE_SES_PORT,
+# SENDONCE_MOTO_PORT; what `up` recorded in <state dir>/ports; a free port
+# picked at `up` when SENDONCE_FREE_PORTS=1 (and none of this state dir's
+# services is running); the fixed defaults below. `up` records the ports it
+# used so that `env`, `status` and `down` find them.
+#
+# State dir: SENDONCE_SERVICES_DIR (default .cache/services). Each state dir is
+# one independent set of services (`make test` uses .cache/services-test on
+# free ports), so two clones, or a developer's services and `make test`, run
+# side by side. `down` stops only processes whose pid file is in the state dir
+# AND whose command line is the one `up` started (path of the state dir or
+# port): never a process it did not start.
 #
 # Progress goes to stderr; only the export lines go to stdout, so
 # `eval "$(scripts/services.sh up)"` works too.
 #
 # A service whose variable is already set in the environment to something
 # other than our own endpoint is external: nothing is started for it.
-#   KAFKA_BROKERS            ours: 127.0.0.1:39092 (controller 39093)
-#   REDIS_URL                ours: redis://127.0.0.1:36379/0
-#   AWS_ENDPOINT_URL_SESV2   ours: http://127.0.0.1:38005
+#   KAFKA_BROKERS            ours: 127.0.0.1:39092 (controller 39093) by default
+#   REDIS_URL                ours: redis://127.0.0.1:36379/0 by default
+#   AWS_ENDPOINT_URL_SESV2   ours: http://127.0.0.1:38005 by default
 #
 # Secured endpoints of the same servers, for the tests of TLS and auth (a
 # test CA made with the JDK's keytool in .cache/services/tls):
@@ -52,11 +72,14 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="$ROOT/.cache"
-SVC="$CACHE/services"
+SVC="${SENDONCE_SERVICES_DIR:-$CACHE/services}"
+case "$SVC" in /*) ;; *) SVC="$PWD/$SVC" ;; esac
+PORTS_FILE="$SVC/ports"
 KAFKA_LIBS="$CACHE/kafka/libs"
 KAFKA_POM="$ROOT/scripts/kafka/pom.xml"
 SES_DIR="$ROOT/scripts/ses"
 
+# Defaults; see "Ports" above for what overrides them.
 KAFKA_PORT=39092
 KAFKA_CONTROLLER_PORT=39093
 REDIS_PORT=36379
@@ -64,11 +87,7 @@ KAFKA_SASL_SSL_PORT=39094
 REDIS_TLS_PORT=36380
 SES_PORT=38005
 MOTO_PORT=35000
-
-OUR_KAFKA="127.0.0.1:$KAFKA_PORT"
-OUR_REDIS="redis://127.0.0.1:$REDIS_PORT/0"
-OUR_SES="http://127.0.0.1:$SES_PORT"
-OUR_MOTO="http://127.0.0.1:$MOTO_PORT"
+PORT_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_SASL_SSL_PORT REDIS_PORT REDIS_TLS_PORT SES_PORT MOTO_PORT)
 
 # Generous quota so rate limiting in our code is what gets tested, not the emulator's.
 SES_ACCOUNT_JSON='{"DedicatedIpAutoWarmupEnabled":false,"Details":{"AdditionalContactEmailAddresses":[],"ContactLanguage":"EN","MailType":"TRANSACTIONAL","ReviewDetails":{"CaseId":"sendonce-local","Status":"GRANTED"},"UseCaseDescription":"sendonce integration tests","WebsiteURL":"https://example.com"},"EnforcementStatus":"HEALTHY","ProductionAccessEnabled":true,"SendingEnabled":true,"SendQuota":{"Max24HourSend":10000000,"MaxSendRate":2000,"SentLast24Hours":0},"SuppressionAttributes":{"SuppressedReasons":[]}}'
@@ -114,8 +133,14 @@ read_pid() { if [[ -s "$1" ]]; then tr -dc '0-9' <"$1"; fi; }
 # port_open <port>: something accepts TCP connections on 127.0.0.1:<port>.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# pid_matches <pid> <text>: the process's command line contains text (guards pid reuse).
-pid_matches() { pid_alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"; }
+# pid_matches <pid> <text>: the process's command line (arguments joined by
+# spaces, one space at the end) contains text: guards pid reuse and tells our
+# process from another state dir's or anybody else's.
+pid_matches() {
+  pid_alive "$1" || return 1
+  local cmd; cmd="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) "
+  [[ "$cmd" == *"$2"* ]]
+}
 
 # stop_pid <name> <pid> <cmdline text> [seconds]: TERM, wait, then KILL.
 stop_pid() {
@@ -129,6 +154,84 @@ stop_pid() {
   log "$name did not stop in ${secs}s, killing pid $pid"
   kill -KILL "$pid" 2>/dev/null || true
 }
+
+# ---------------------------------------------------------------- ports
+
+# load_ports: the ports recorded by `up` in $PORTS_FILE, then the
+# SENDONCE_<NAME> overrides.
+load_ports() {
+  local name val ov
+  if [[ -s "$PORTS_FILE" ]]; then
+    while IFS='=' read -r name val; do
+      if [[ " ${PORT_VARS[*]} " == *" $name "* && "$val" =~ ^[0-9]+$ ]]; then
+        printf -v "$name" '%s' "$val"
+      fi
+    done <"$PORTS_FILE"
+  fi
+  for name in "${PORT_VARS[@]}"; do
+    ov="SENDONCE_$name"
+    [[ -n "${!ov:-}" ]] || continue
+    if ! [[ "${!ov}" =~ ^[0-9]+$ ]] || ((${!ov} < 1 || ${!ov} > 65535)); then
+      echo "services.sh: $ov=${!ov} is not a port number (1-65535)" >&2
+      exit 2
+    fi
+    printf -v "$name" '%s' "${!ov}"
+  done
+}
+
+set_endpoints() {
+  OUR_KAFKA="127.0.0.1:$KAFKA_PORT"
+  OUR_KAFKA_SASL_SSL="127.0.0.1:$KAFKA_SASL_SSL_PORT"
+  OUR_REDIS="redis://127.0.0.1:$REDIS_PORT/0"
+  OUR_REDIS_TLS="rediss://sendonce@127.0.0.1:$REDIS_TLS_PORT/0"
+  OUR_SES="http://127.0.0.1:$SES_PORT"
+  OUR_MOTO="http://127.0.0.1:$MOTO_PORT"
+}
+
+# free_port <var>: sets var to a port nothing listens on, below the
+# ephemeral range and not handed out already by this run.
+PICKED=" "
+free_port() {
+  local p i
+  for ((i = 0; i < 500; i++)); do
+    p=$((20000 + RANDOM % 12000))
+    [[ "$PICKED" == *" $p "* ]] && continue
+    port_open "$p" && continue
+    PICKED+="$p "
+    printf -v "$1" '%s' "$p"
+    return 0
+  done
+  echo "services.sh: found no free port in 20000-31999" >&2
+  exit 1
+}
+
+# any_running: a pid file of this state dir names a live process.
+any_running() {
+  local f
+  for f in "$SVC"/kafka/kafka.pid "$SVC"/redis/redis.pid "$SVC"/ses/ses.pid "$SVC"/moto/moto.pid; do
+    pid_alive "$(read_pid "$f")" && return 0
+  done
+  return 1
+}
+
+# choose_ports (at `up`, under the lock): free ports when asked for and
+# nothing of this state dir is running (else the recorded ones), then record them.
+choose_ports() {
+  local name ov
+  if [[ "${SENDONCE_FREE_PORTS:-0}" == 1 ]] && ! any_running; then
+    for name in "${PORT_VARS[@]}"; do
+      ov="SENDONCE_$name"
+      [[ -n "${!ov:-}" ]] || free_port "$name"
+    done
+    log "free ports picked for ${SVC#"$ROOT"/}: kafka $KAFKA_PORT, redis $REDIS_PORT, ses $SES_PORT, moto $MOTO_PORT"
+  fi
+  set_endpoints
+  for name in "${PORT_VARS[@]}"; do echo "$name=${!name}"; done >"$PORTS_FILE.tmp"
+  mv -f "$PORTS_FILE.tmp" "$PORTS_FILE"
+}
+
+load_ports
+set_endpoints
 
 # ---------------------------------------------------------------- provisioning
 
@@ -224,7 +327,6 @@ KAFKA_OUT="$KAFKA_DIR/logs/kafka.out"
 KAFKA_LOG="$KAFKA_DIR/logs/server.log"
 KAFKA_PROPS="$KAFKA_DIR/server.properties"
 WAITKAFKA="$SVC/bin/waitkafka"
-OUR_KAFKA_SASL_SSL="127.0.0.1:$KAFKA_SASL_SSL_PORT"
 KAFKA_SASL_USER=sendonce
 KAFKA_SASL_PASSWORD="$SVC/kafka-sasl.password"
 
@@ -363,7 +465,6 @@ REDIS_PID="$REDIS_DIR/redis.pid"
 REDIS_LOG="$REDIS_DIR/redis.log"
 REDIS_TLS_CONF="$REDIS_DIR/tls.conf"
 REDIS_TLS_PASSWORD="$SVC/redis-tls.password"
-OUR_REDIS_TLS="rediss://sendonce@127.0.0.1:$REDIS_TLS_PORT/0"
 
 # redis_tls_conf: the TLS port and the ACL user of REDIS_TLS_URL, in a file
 # (0600) so that the password is not on a command line.
@@ -381,6 +482,9 @@ EOF
   )
 }
 
+# redis_match: the process title of the redis-server we start (it shows bind:port).
+redis_match() { echo "redis-server 127.0.0.1:$REDIS_PORT "; }
+
 redis_ping() { [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; }
 
 redis_up() {
@@ -394,16 +498,16 @@ redis_up() {
   fi
   command -v redis-server >/dev/null || fail redis "redis-server not found after apt-get install"
   local pid; pid="$(read_pid "$REDIS_PID")"
-  if pid_alive "$pid" && redis_ping; then
+  if pid_matches "$pid" "$(redis_match)" && redis_ping; then
     log "redis: already running on $OUR_REDIS (pid $pid)"
     if ! port_open "$REDIS_TLS_PORT"; then
       log "redis: this server has no TLS port $REDIS_TLS_PORT (an older services.sh started it); the rediss:// tests need \`scripts/services.sh down && scripts/services.sh up\`"
     fi
     return 0
   fi
-  if pid_matches "$pid" redis-server; then
+  if pid_matches "$pid" "$(redis_match)"; then
     log "redis: pid $pid is not answering, restarting it"
-    stop_pid redis "$pid" redis-server 10
+    stop_pid redis "$pid" "$(redis_match)" 10
   fi
   rm -f "$REDIS_PID"
   port_open "$REDIS_PORT" && fail redis "port 127.0.0.1:$REDIS_PORT is already in use by another process"
@@ -426,10 +530,9 @@ redis_up() {
 
 redis_down() {
   local pid; pid="$(read_pid "$REDIS_PID")"
-  if pid_matches "$pid" redis-server; then
-    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-    stop_pid redis "$pid" redis-server 10
-    log "redis stopped (pid $pid)"
+  # SIGTERM to the pid we started (not a SHUTDOWN to whoever is on the port).
+  if pid_matches "$pid" "$(redis_match)"; then
+    stop_pid redis "$pid" "$(redis_match)" 10
   fi
   rm -f "$REDIS_PID"
 }
@@ -437,11 +540,11 @@ redis_down() {
 redis_status() {
   if external REDIS_URL "$OUR_REDIS"; then echo "redis: external $(redact "$REDIS_URL")"; return 0; fi
   local pid; pid="$(read_pid "$REDIS_PID")"
-  if pid_alive "$pid" && command -v redis-cli >/dev/null && redis_ping; then
+  if pid_matches "$pid" "$(redis_match)" && command -v redis-cli >/dev/null && redis_ping; then
     echo "redis: running $OUR_REDIS pid $pid; TLS $OUR_REDIS_TLS $(port_open "$REDIS_TLS_PORT" && echo up || echo 'MISSING (started by an older services.sh: down && up)')"
     return 0
   fi
-  if pid_alive "$pid"; then echo "redis: NOT ANSWERING pid $pid (log: ${REDIS_LOG#"$ROOT"/})"; return 1; fi
+  if pid_matches "$pid" "$(redis_match)"; then echo "redis: NOT ANSWERING pid $pid (log: ${REDIS_LOG#"$ROOT"/})"; return 1; fi
   echo "redis: stopped"; return 1
 }
 
@@ -451,6 +554,8 @@ SES_SVC="$SVC/ses"
 SES_PID="$SES_SVC/ses.pid"
 SES_LOG="$SES_SVC/ses.log"
 SES_CLI="$SES_DIR/node_modules/aws-ses-v2-local/dist/cli.js"
+
+ses_match() { echo "$SES_CLI --host 127.0.0.1 --port $SES_PORT "; }
 
 ses_healthy() { curl -fsS -o /dev/null --max-time 2 "$OUR_SES/health-check" 2>/dev/null; }
 
@@ -485,13 +590,13 @@ ses_up() {
   fi
   ses_modules
   local pid; pid="$(read_pid "$SES_PID")"
-  if pid_matches "$pid" "$SES_CLI" && ses_healthy; then
+  if pid_matches "$pid" "$(ses_match)" && ses_healthy; then
     log "ses: already running on $OUR_SES (pid $pid)"
     return 0
   fi
-  if pid_matches "$pid" "$SES_CLI"; then
+  if pid_matches "$pid" "$(ses_match)"; then
     log "ses: pid $pid is not answering, restarting it"
-    stop_pid ses "$pid" "$SES_CLI" 10
+    stop_pid ses "$pid" "$(ses_match)" 10
   fi
   rm -f "$SES_PID"
   port_open "$SES_PORT" && fail ses "port 127.0.0.1:$SES_PORT is already in use by another process"
@@ -512,8 +617,8 @@ ses_up() {
 
 ses_down() {
   local pid; pid="$(read_pid "$SES_PID")"
-  if pid_matches "$pid" "$SES_CLI"; then
-    stop_pid ses "$pid" "$SES_CLI" 10
+  if pid_matches "$pid" "$(ses_match)"; then
+    stop_pid ses "$pid" "$(ses_match)" 10
   fi
   rm -f "$SES_PID"
 }
@@ -521,8 +626,8 @@ ses_down() {
 ses_status() {
   if external AWS_ENDPOINT_URL_SESV2 "$OUR_SES"; then echo "ses: external $AWS_ENDPOINT_URL_SESV2"; return 0; fi
   local pid; pid="$(read_pid "$SES_PID")"
-  if pid_matches "$pid" "$SES_CLI" && ses_healthy; then echo "ses: running $OUR_SES pid $pid"; return 0; fi
-  if pid_alive "$pid"; then echo "ses: NOT ANSWERING pid $pid (log: ${SES_LOG#"$ROOT"/})"; return 1; fi
+  if pid_matches "$pid" "$(ses_match)" && ses_healthy; then echo "ses: running $OUR_SES pid $pid"; return 0; fi
+  if pid_matches "$pid" "$(ses_match)"; then echo "ses: NOT ANSWERING pid $pid (log: ${SES_LOG#"$ROOT"/})"; return 1; fi
   echo "ses: stopped"; return 1
 }
 
@@ -539,6 +644,8 @@ MOTO_SVC="$SVC/moto"
 MOTO_PID="$MOTO_SVC/moto.pid"
 MOTO_LOG="$MOTO_SVC/moto.log"
 MOTO_BIN="$MOTO_VENV/bin/moto_server"
+
+moto_match() { echo "$MOTO_BIN -H 127.0.0.1 -p $MOTO_PORT "; }
 
 moto_healthy() { curl -fsS -o /dev/null --max-time 2 "$OUR_MOTO/moto-api/config" 2>/dev/null; }
 
@@ -571,13 +678,13 @@ moto_up() {
   need_cmd moto curl curl
   moto_venv
   local pid; pid="$(read_pid "$MOTO_PID")"
-  if pid_matches "$pid" "$MOTO_BIN" && moto_healthy; then
+  if pid_matches "$pid" "$(moto_match)" && moto_healthy; then
     log "moto: already running on $OUR_MOTO (pid $pid)"
     return 0
   fi
-  if pid_matches "$pid" "$MOTO_BIN"; then
+  if pid_matches "$pid" "$(moto_match)"; then
     log "moto: pid $pid is not answering, restarting it"
-    stop_pid moto "$pid" "$MOTO_BIN" 10
+    stop_pid moto "$pid" "$(moto_match)" 10
   fi
   rm -f "$MOTO_PID"
   port_open "$MOTO_PORT" && fail moto "port 127.0.0.1:$MOTO_PORT is already in use by another process"
@@ -597,8 +704,8 @@ moto_up() {
 
 moto_down() {
   local pid; pid="$(read_pid "$MOTO_PID")"
-  if pid_matches "$pid" "$MOTO_BIN"; then
-    stop_pid moto "$pid" "$MOTO_BIN" 10
+  if pid_matches "$pid" "$(moto_match)"; then
+    stop_pid moto "$pid" "$(moto_match)" 10
   fi
   rm -f "$MOTO_PID"
 }
@@ -606,8 +713,8 @@ moto_down() {
 moto_status() {
   if external AWS_ENDPOINT_URL_S3 "$OUR_MOTO"; then echo "moto: external $AWS_ENDPOINT_URL_S3"; return 0; fi
   local pid; pid="$(read_pid "$MOTO_PID")"
-  if pid_matches "$pid" "$MOTO_BIN" && moto_healthy; then echo "moto: running $OUR_MOTO pid $pid"; return 0; fi
-  if pid_alive "$pid"; then echo "moto: NOT ANSWERING pid $pid (log: ${MOTO_LOG#"$ROOT"/})"; return 1; fi
+  if pid_matches "$pid" "$(moto_match)" && moto_healthy; then echo "moto: running $OUR_MOTO pid $pid"; return 0; fi
+  if pid_matches "$pid" "$(moto_match)"; then echo "moto: NOT ANSWERING pid $pid (log: ${MOTO_LOG#"$ROOT"/})"; return 1; fi
   echo "moto: stopped"; return 1
 }
 
@@ -663,7 +770,7 @@ lock() {
   fi
 }
 
-usage() { echo "usage: $0 up|down|env|status" >&2; exit 2; }
+usage() { echo "usage: $0 up|down|env|status|run CMD [ARG...]" >&2; exit 2; }
 
 # tools_up installs the command-line tools the tests run: promtool and the
 # prometheus server (Debian's prometheus package) check the alert rules and
@@ -671,43 +778,89 @@ usage() { echo "usage: $0 up|down|env|status" >&2; exit 2; }
 tools_up() {
   if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
     apt_install prometheus prometheus
-    # The package's post-install may have started its own server despite
-    # policy-rc.d: ours are started by the tests on free ports.
-    pkill -x prometheus 2>/dev/null || true
+    # The tests start their own servers on free ports; a server the package
+    # may have started despite policy-rc.d is not ours, so it is left alone.
   fi
   command -v promtool >/dev/null || fail prometheus "promtool not found after apt-get install prometheus"
   command -v prometheus >/dev/null || fail prometheus "prometheus not found after apt-get install prometheus"
 }
 
+all_up() {
+  lock
+  choose_ports
+  local t0; t0="$(now)"
+  redis_up
+  ses_up
+  moto_up
+  kafka_up
+  tools_up
+  log "all services up in $(since "$t0")s (state ${SVC#"$ROOT"/})"
+}
+
+all_down() {
+  lock
+  ses_down
+  moto_down
+  kafka_down
+  redis_down
+}
+
+all_status() {
+  local rc=0
+  kafka_status || rc=1
+  redis_status || rc=1
+  ses_status || rc=1
+  moto_status || rc=1
+  return $rc
+}
+
+# run_cmd <cmd...>: up, CMD with the env, down on the way out (exit, error,
+# Ctrl-C, TERM) unless KEEP_SERVICES=1; the data folders go too.
+run_cmd() {
+  if [[ "${KEEP_SERVICES:-0}" != 1 ]]; then
+    trap run_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+  fi
+  all_up
+  exec 9>&- # release the lock while CMD runs
+  all_status >&2 || { log "a service is not healthy after up"; exit 1; }
+  eval "$(print_env)"
+  local rc=0
+  "$@" || rc=$?
+  if [[ "${KEEP_SERVICES:-0}" == 1 ]]; then
+    log "KEEP_SERVICES=1: the services of ${SVC#"$ROOT"/} keep running (scripts/services.sh down with SENDONCE_SERVICES_DIR=$SVC stops them)"
+  fi
+  return $rc
+}
+
+run_cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  log "stopping the services of ${SVC#"$ROOT"/} (KEEP_SERVICES=1 keeps them for the next run)"
+  all_down || true
+  rm -rf "$KAFKA_DATA" "$REDIS_DIR/appendonlydir" "$REDIS_DIR"/*.aof "$PORTS_FILE"
+  exit $rc
+}
+
 main() {
-  [[ $# -eq 1 ]] || usage
+  [[ $# -ge 1 ]] || usage
   case "$1" in
     up)
-      lock
-      local t0; t0="$(now)"
-      redis_up
-      ses_up
-      moto_up
-      kafka_up
-      tools_up
-      log "all services up in $(since "$t0")s"
+      [[ $# -eq 1 ]] || usage
+      all_up
       print_env
       ;;
     down)
-      lock
-      ses_down
-      moto_down
-      kafka_down
-      redis_down
+      [[ $# -eq 1 ]] || usage
+      all_down
       ;;
-    env) print_env ;;
-    status)
-      local rc=0
-      kafka_status || rc=1
-      redis_status || rc=1
-      ses_status || rc=1
-      moto_status || rc=1
-      return $rc
+    env) [[ $# -eq 1 ]] || usage; print_env ;;
+    status) [[ $# -eq 1 ]] || usage; all_status ;;
+    run)
+      shift
+      [[ $# -ge 1 ]] || usage
+      run_cmd "$@"
       ;;
     *) usage ;;
   esac

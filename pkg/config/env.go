@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -25,14 +26,19 @@ func EnvName(flagName string) string {
 
 // Parse parses args into fs, then sets every flag not given on the command
 // line from its environment variable when that is set. lookup is os.LookupEnv
-// in production and a map in tests.
+// in production and a map in tests. Then it checks the flags marked with
+// Require and Positive and reports every one that is wrong at once. Every
+// error but flag.ErrHelp (--help) is a UsageError (exit 2).
 func Parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) error {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
 	annotateUsage(fs)
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return Usage(err)
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -50,7 +56,10 @@ func Parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) 
 			firstErr = fmt.Errorf("environment variable %s=%q (flag --%s): %w", name, v, f.Name, err)
 		}
 	})
-	return firstErr
+	if firstErr != nil {
+		return Usage(firstErr)
+	}
+	return Usage(checkMarked(fs))
 }
 
 // annotateUsage appends the environment variable to each flag's help text,

@@ -1,0 +1,129 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// ExitUsage is the exit code of every binary for a bad flag or argument.
+const ExitUsage = 2
+
+// UsageError is a bad flag or argument: the binaries print it and exit 2.
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
+// Usage marks err (if any) as a usage error.
+func Usage(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ue UsageError
+	if errors.As(err, &ue) {
+		return err
+	}
+	return UsageError{err}
+}
+
+// ExitCode is 0 for nil and for --help (flag.ErrHelp), 2 for a usage error
+// and 1 otherwise.
+func ExitCode(err error) int {
+	var ue UsageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		return ExitUsage
+	default:
+		return 1
+	}
+}
+
+// Markers in the help text of a flag, which Parse checks after the command
+// line and the environment.
+const (
+	requiredMark = "(required) "
+	positiveMark = " (must be > 0)"
+)
+
+// Require marks the named flags of fs as required: their help starts with
+// "(required)", and Parse returns one usage error naming every one that is
+// empty after the command line and the environment ("--campaign is
+// required", one line each). It panics on a name fs does not define.
+func Require(fs *flag.FlagSet, names ...string) {
+	for _, n := range names {
+		f := lookup(fs, "Require", n)
+		if !strings.HasPrefix(f.Usage, requiredMark) {
+			f.Usage = requiredMark + f.Usage
+		}
+	}
+}
+
+// Positive marks duration flags of fs that make no sense at 0 or below:
+// Parse rejects "--drain-timeout 0" (or SENDONCE_DRAIN_TIMEOUT=0) with a
+// usage error naming the flag. It panics on a name fs does not define or
+// that is not a duration.
+func Positive(fs *flag.FlagSet, names ...string) {
+	for _, n := range names {
+		f := lookup(fs, "Positive", n)
+		if g, ok := f.Value.(flag.Getter); !ok {
+			panic("config.Positive: --" + n + " is not a duration")
+		} else if _, ok := g.Get().(time.Duration); !ok {
+			panic("config.Positive: --" + n + " is not a duration")
+		}
+		if !strings.Contains(f.Usage, positiveMark) {
+			f.Usage += positiveMark
+		}
+	}
+}
+
+func lookup(fs *flag.FlagSet, fn, name string) *flag.Flag {
+	f := fs.Lookup(name)
+	if f == nil {
+		panic("config." + fn + ": no flag --" + name)
+	}
+	return f
+}
+
+// checkMarked lists, as one error, every required flag of fs left empty and
+// every positive duration at 0 or below.
+func checkMarked(fs *flag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, requiredMark) && strings.TrimSpace(f.Value.String()) == "" {
+			errs = append(errs, fmt.Errorf("--%s is required ($%s)", f.Name, EnvName(f.Name)))
+		}
+		if strings.Contains(f.Usage, positiveMark) {
+			if d, ok := f.Value.(flag.Getter).Get().(time.Duration); ok && d <= 0 {
+				errs = append(errs, fmt.Errorf("--%s must be positive (got %s)", f.Name, d))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// SetUsage makes `--help` print the synopsis, the flags (required ones
+// marked "(required)", each with its environment variable) and examples.
+func SetUsage(fs *flag.FlagSet, synopsis string, examples ...string) {
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: %s\n\nflags:\n", synopsis)
+		fs.PrintDefaults()
+		printExamples(w, examples)
+	}
+}
+
+func printExamples(w io.Writer, examples []string) {
+	if len(examples) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nexamples:")
+	for _, e := range examples {
+		fmt.Fprintf(w, "  %s\n", e)
+	}
+}

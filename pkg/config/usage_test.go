@@ -1,0 +1,139 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newUsageFlags() (*flag.FlagSet, *bytes.Buffer) {
+	var out bytes.Buffer
+	fs := flag.NewFlagSet("producer publish", flag.ContinueOnError)
+	fs.SetOutput(&out)
+	fs.String("campaign", "", "campaign id")
+	fs.String("source", "", "csv:PATH")
+	fs.String("template", "", "SES template")
+	fs.Duration("drain-timeout", 25*time.Second, "drain")
+	fs.Duration("interval", 0, "0: off")
+	Require(fs, "campaign", "source", "template")
+	Positive(fs, "drain-timeout")
+	SetUsage(fs, "producer publish --campaign ID --source SRC --template NAME", "producer publish --campaign 2026-11 --source csv:users.csv --template welcome")
+	return fs, &out
+}
+
+// TestParseUsageErrors: every missing required flag and every zero duration
+// is named at once, as a usage error (exit 2).
+func TestParseUsageErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    []string
+		notWant []string
+	}{
+		{"all missing", nil, nil, []string{"--campaign is required", "--source is required", "--template is required"}, []string{"drain-timeout"}},
+		{"one missing", []string{"--campaign", "c", "--source", "csv:x"}, nil, []string{"--template is required"}, []string{"--campaign is", "--source is"}},
+		{"env satisfies", []string{"--campaign", "c"}, map[string]string{"SENDONCE_SOURCE": "csv:x", "SENDONCE_TEMPLATE": "t"}, nil, nil},
+		{"zero duration", []string{"--campaign", "c", "--source", "s", "--template", "t", "--drain-timeout", "0"}, nil, []string{"--drain-timeout must be positive (got 0s)"}, nil},
+		{"zero duration from env", []string{"--campaign", "c", "--source", "s", "--template", "t"}, map[string]string{"SENDONCE_DRAIN_TIMEOUT": "0s"}, []string{"--drain-timeout must be positive"}, nil},
+		{"negative and missing", []string{"--drain-timeout", "-1s"}, nil, []string{"--campaign is required", "--drain-timeout must be positive (got -1s)"}, nil},
+		{"unmarked zero is fine", []string{"--campaign", "c", "--source", "s", "--template", "t", "--interval", "0"}, nil, nil, nil},
+		{"unknown flag", []string{"--nosuch"}, nil, []string{"nosuch"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, _ := newUsageFlags()
+			err := Parse(fs, tt.args, func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Parse: no error, want %q", tt.want)
+			}
+			if code := ExitCode(err); code != ExitUsage {
+				t.Errorf("ExitCode(%v) = %d, want %d", err, code, ExitUsage)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error %q says %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{flag.ErrHelp, 0},
+		{Usage(errors.New("bad")), 2},
+		{errors.New("redis down"), 1},
+		{Usage(nil), 0},
+	}
+	for _, tt := range tests {
+		if got := ExitCode(tt.err); got != tt.want {
+			t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestHelpMarksRequiredAndShowsExamples: --help says which flags are
+// required, which must be positive, and shows the examples.
+func TestHelpMarksRequiredAndShowsExamples(t *testing.T) {
+	fs, out := newUsageFlags()
+	err := Parse(fs, []string{"--help"}, func(string) (string, bool) { return "", false })
+	if !errors.Is(err, flag.ErrHelp) || ExitCode(err) != 0 {
+		t.Fatalf("Parse(--help) = %v", err)
+	}
+	help := out.String()
+	for _, w := range []string{
+		"usage: producer publish --campaign ID",
+		"(required) campaign id ($SENDONCE_CAMPAIGN)",
+		"(required) SES template",
+		"drain (must be > 0) ($SENDONCE_DRAIN_TIMEOUT)",
+		"examples:\n  producer publish --campaign 2026-11 --source csv:users.csv --template welcome",
+	} {
+		if !strings.Contains(help, w) {
+			t.Errorf("help does not contain %q:\n%s", w, help)
+		}
+	}
+	if strings.Contains(help, "0: off (required)") || strings.Contains(help, "0: off (must") {
+		t.Errorf("an unmarked flag is marked:\n%s", help)
+	}
+}
+
+func TestFormatVersion(t *testing.T) {
+	bi := &debug.BuildInfo{
+		GoVersion: "go1.26.8",
+		Main:      debug.Module{Path: "github.com/sendonce/sendonce", Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "935a859abc"},
+			{Key: "vcs.time", Value: "2026-11-30T06:00:00Z"},
+			{Key: "vcs.modified", Value: "true"},
+		},
+	}
+	got := formatVersion("sender", bi)
+	for _, w := range []string{"sender v1.2.3", "github.com/sendonce/sendonce", "revision: 935a859abc+dirty", "time:     2026-11-30T06:00:00Z", "go:       go1.26.8"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("version %q does not contain %q", got, w)
+		}
+	}
+	if v := Version("producer"); !strings.HasPrefix(v, "producer ") || !strings.Contains(v, "go") {
+		t.Errorf("Version = %q", v)
+	}
+}

@@ -2,13 +2,15 @@
 // a campaign's progress and previews one user's email.
 //
 //	producer publish --campaign ID --source SRC --template NAME --from ADDR [flags]
-//	producer status  --campaign ID [--json]
+//	producer status  --campaign ID [--json] [--watch] [--user USER_ID]
+//	producer report  --campaign ID [--format csv|jsonl]
 //	producer preview --campaign ID --source SRC --template NAME --user USER_ID
 //
 // Every flag can also be set from the environment (--foo-bar is
 // SENDONCE_FOO_BAR; --brokers is KAFKA_BROKERS). Exit codes: 0 success, 1 a
 // fatal error (the message says what to fix), 2 bad flags, 3 publish
-// finished but rejects exceeded --max-rejects.
+// finished but rejects exceeded --max-rejects, or status/report of an
+// unknown campaign or user.
 package main
 
 import (
@@ -35,7 +37,10 @@ const usage = `usage: producer <command> [flags]
 
 commands:
   publish   read the source, validate each row, publish one job per valid user
-  status    count a campaign's users per state, across every publish run
+  status    count a campaign's users per state, across every publish run;
+            percent, rate, ETA, top failure reasons; --user USER: one user;
+            --watch: again every --interval until complete
+  report    every user's state, message id, reason and time as csv or jsonl
   preview   render one user's email without sending
   erase     remove a user's jobs, ledger entries and fence keys (erasure request)
 
@@ -48,6 +53,7 @@ const (
 	exitError      = 1
 	exitUsage      = 2
 	exitTooManyBad = 3
+	exitNotFound   = 3 // status/report: unknown campaign or user
 )
 
 func main() {
@@ -74,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		err = publish(ctx, args[1:], stdout, stderr, lookup)
 	case "status":
 		err = status(ctx, args[1:], stdout, stderr, lookup)
+	case "report":
+		err = report(ctx, args[1:], stdout, stderr, lookup)
 	case "preview":
 		err = preview(ctx, args[1:], stdout, stderr, lookup)
 	case "erase":
@@ -94,6 +102,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	case errors.Is(err, producer.ErrTooManyRejects):
 		fmt.Fprintf(stderr, "producer %s: %v\n", args[0], err)
 		return exitTooManyBad
+	case errors.Is(err, producer.ErrNotFound):
+		fmt.Fprintf(stderr, "producer %s: %v\n", args[0], err)
+		return exitNotFound
 	default:
 		fmt.Fprintf(stderr, "producer %s: %v\n", args[0], err)
 		return exitError
@@ -181,35 +192,6 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 		_ = sum.WriteText(stdout)
 	}
 	return err
-}
-
-func status(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
-	var cmd producer.StatusCommand
-	if err := parse("status", args, stderr, lookup, cmd.RegisterFlags, cmd.Validate); err != nil {
-		return err
-	}
-	log, err := cmd.Common.Logger(stderr)
-	if err != nil {
-		return usageError{err}
-	}
-	cl, err := kafka.NewClient(cmd.Common.KafkaClient("producer-status", log, nil))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	tctx, cancel := context.WithTimeout(ctx, cmd.Timeout)
-	defer cancel()
-	rep, err := producer.Status(tctx, cl, kafka.Topics{Prefix: cmd.Common.TopicPrefix}, cmd.Campaign)
-	if err != nil {
-		if tctx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("could not read the status from Kafka at %s within %s (check --brokers / KAFKA_BROKERS): %w", cmd.Common.Brokers, cmd.Timeout, err)
-		}
-		return err
-	}
-	if cmd.JSON {
-		return rep.WriteJSON(stdout)
-	}
-	return rep.WriteText(stdout)
 }
 
 func preview(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {

@@ -54,18 +54,25 @@ func terminal(s ledger.State) bool { return s.Terminal() || s == cancelled }
 // of users who are not members do not count. A campaign nobody published
 // reads as all zeros.
 func Status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign string) (StatusReport, error) {
+	rep, _, err := status(ctx, cl, topics, campaign, time.Now())
+	return rep, err
+}
+
+// status is Status, and the users it read (nil on error): their reasons
+// and activity make the rest of Progress.
+func status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign string, now time.Time) (StatusReport, *userStates, error) {
 	rep := StatusReport{Campaign: campaign}
 	if err := ValidateCampaignID(campaign); err != nil {
-		return rep, err
+		return rep, nil, err
 	}
 	rec, err := ReadCampaign(ctx, cl, topics, campaign)
 	if err != nil {
-		return rep, err
+		return rep, nil, err
 	}
 	rep.Record = rec
-	users, err := readUserStates(ctx, cl, topics, campaign, true)
+	users, err := readUserStates(ctx, cl, topics, campaign, true, now)
 	if err != nil {
-		return rep, err
+		return rep, nil, err
 	}
 	members, byState := users.count(true)
 	rep.Published = members
@@ -85,7 +92,7 @@ func Status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign s
 	rep.Retrying = byState[ledger.Retrying] + byState[ledger.Redriven]
 	rep.Pending = max(rep.Published-settled, 0)
 	rep.Complete = rep.Published > 0 && rec != nil && rec.Status == StatusPublished && rep.Pending == 0
-	return rep, nil
+	return rep, users, nil
 }
 
 // WriteJSON writes the report as one JSON object and a newline.

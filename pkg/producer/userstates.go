@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -22,15 +23,22 @@ type userStates struct {
 	m      map[[2]uint64]userState
 	names  []ledger.State // userState.state-1 indexes it
 	index  map[ledger.State]uint8
+	// reasons are the distinct reasons of the entries that are not sent
+	// (userState.reason-1 indexes it), for status's top failure reasons.
+	reasons     []string
+	reasonIndex map[string]uint16
+	// activity times the settling entries, for status's rate and ETA.
+	activity activity
 }
 
 type userState struct {
 	member bool
-	state  uint8 // 0: no ledger entry
+	state  uint8  // 0: no ledger entry
+	reason uint16 // 0: none (or sent)
 }
 
 func newUserStates() *userStates {
-	return &userStates{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), m: map[[2]uint64]userState{}, index: map[ledger.State]uint8{}}
+	return &userStates{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), m: map[[2]uint64]userState{}, index: map[ledger.State]uint8{}, reasonIndex: map[string]uint16{}}
 }
 
 func (u *userStates) key(k []byte) [2]uint64 {
@@ -55,9 +63,30 @@ func (u *userStates) setMember(key []byte, member bool) {
 
 // setState records a user's latest ledger state; "" is a tombstone.
 func (u *userStates) setState(key []byte, st ledger.State) error {
+	return u.setEntry(key, st, "")
+}
+
+// maxReasonText is how much of a reason groups it: the start of an error
+// names its kind, the rest (ids, times) would split one kind into many.
+const maxReasonText = 120
+
+// setEntry records a user's latest ledger state and its reason.
+func (u *userStates) setEntry(key []byte, st ledger.State, reason string) error {
 	k := u.key(key)
 	s := u.m[k]
-	s.state = 0
+	s.state, s.reason = 0, 0
+	if reason != "" && st != ledger.Sent {
+		if len(reason) > maxReasonText {
+			reason = reason[:maxReasonText]
+		}
+		i, ok := u.reasonIndex[reason]
+		if !ok && len(u.reasons) < 1<<16-2 {
+			u.reasons = append(u.reasons, reason)
+			i = uint16(len(u.reasons))
+			u.reasonIndex[reason] = i
+		}
+		s.reason = i // 0 once there are too many distinct reasons: uncounted
+	}
 	if st != "" {
 		i, ok := u.index[st]
 		if !ok {
@@ -90,9 +119,27 @@ func (u *userStates) count(membersOnly bool) (members int64, byState map[ledger.
 	return members, byState
 }
 
+// reasonCounts counts, per (latest state, reason), the users whose latest
+// entry is not sent and has a reason: members only, or every user.
+func (u *userStates) reasonCounts(membersOnly bool) map[stateReason]int64 {
+	out := map[stateReason]int64{}
+	for _, s := range u.m {
+		if s.reason != 0 && s.state != 0 && (s.member || !membersOnly) {
+			out[stateReason{u.names[s.state-1], u.reasons[s.reason-1]}]++
+		}
+	}
+	return out
+}
+
+type stateReason struct {
+	state  ledger.State
+	reason string
+}
+
 // readUserStates reads the ledger topic, and the membership topic when
 // withMembers, to their ends and keeps the records of campaign.
-func readUserStates(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign string, withMembers bool) (*userStates, error) {
+// now starts the window of the activity (status's rate); zero skips it.
+func readUserStates(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign string, withMembers bool, now time.Time) (*userStates, error) {
 	var (
 		prefix  = kafka.LedgerKey(campaign, "")
 		members = MembersTopic(topics)
@@ -100,6 +147,7 @@ func readUserStates(ctx context.Context, cl *kgo.Client, topics kafka.Topics, ca
 		u       = newUserStates()
 		decErr  error
 	)
+	u.activity.start(now)
 	if withMembers {
 		read = append(read, members)
 	}
@@ -121,7 +169,13 @@ func readUserStates(ctx context.Context, cl *kgo.Client, topics kafka.Topics, ca
 			}
 			return nil
 		}
-		return u.setState(r.Key, st)
+		if terminal(st) {
+			u.activity.add(r.Timestamp)
+		}
+		if st == ledger.Sent {
+			return u.setState(r.Key, st)
+		}
+		return u.setEntry(r.Key, st, decodeReason(r.Value))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the membership and the ledger: %w", err)
@@ -136,7 +190,7 @@ func readUserStates(ctx context.Context, cl *kgo.Client, topics kafka.Topics, ca
 // sent, members or not: the end-of-run summary's "already sent". It skips
 // the membership topic, which the run has just filled.
 func alreadySent(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign string) (int64, error) {
-	u, err := readUserStates(ctx, cl, topics, campaign, false)
+	u, err := readUserStates(ctx, cl, topics, campaign, false, time.Time{})
 	if err != nil {
 		return 0, err
 	}

@@ -136,9 +136,11 @@ var mskPolicies = []struct {
 }{
 	{
 		file: "sender-kafka-policy.json", workload: "sender",
-		read: func(t kafka.Topics, _ []time.Duration) []string { return []string{t.Jobs(), t.Ledger()} },
+		read: func(t kafka.Topics, _ []time.Duration) []string {
+			return []string{t.Jobs(), t.PriorityJobs(), t.Control(), t.Ledger()}
+		},
 		write: func(t kafka.Topics, tiers []time.Duration) []string {
-			return append(t.RetryTopics(tiers), t.DLQ(), t.Ledger())
+			return append(t.RetryTopics(tiers), t.DLQ(), t.Ledger(), t.Parked())
 		},
 		group: kafka.Topics.SenderGroup,
 	},
@@ -147,16 +149,18 @@ var mskPolicies = []struct {
 		read: func(t kafka.Topics, tiers []time.Duration) []string {
 			return append(t.RetryTopics(tiers), t.DLQ(), t.Ledger())
 		},
-		write: func(t kafka.Topics, _ []time.Duration) []string { return []string{t.Jobs(), t.DLQ(), t.Ledger()} },
+		write: func(t kafka.Topics, _ []time.Duration) []string {
+			return []string{t.Jobs(), t.PriorityJobs(), t.DLQ(), t.Ledger()}
+		},
 		group: kafka.Topics.RetrierGroup,
 	},
 	{
 		file: "producer-kafka-policy.json", workload: "producer",
 		read: func(t kafka.Topics, _ []time.Duration) []string {
-			return []string{t.Jobs(), t.Ledger(), t.Campaigns(), t.DLQ(), producer.MembersTopic(t)}
+			return []string{t.Jobs(), t.PriorityJobs(), t.Ledger(), t.Campaigns(), t.DLQ(), producer.MembersTopic(t), t.Parked(), t.Control()}
 		},
 		write: func(t kafka.Topics, _ []time.Duration) []string {
-			return []string{t.Jobs(), t.Ledger(), t.Campaigns(), t.Rejects(), producer.MembersTopic(t)}
+			return []string{t.Jobs(), t.PriorityJobs(), t.Ledger(), t.Campaigns(), t.Rejects(), producer.MembersTopic(t), t.Control()}
 		},
 	},
 }

@@ -288,6 +288,12 @@ func (f *Fence) MarkExpired(ctx context.Context, campaign, user, token string) e
 	return f.mark(ctx, "mark expired", campaign, user, token, Expired, "")
 }
 
+// MarkCancelled records that the campaign was cancelled before this user
+// was sent.
+func (f *Fence) MarkCancelled(ctx context.Context, campaign, user, token string) error {
+	return f.mark(ctx, "mark cancelled", campaign, user, token, Cancelled, "")
+}
+
 // MarkAmbiguous records that the request was written but its outcome is
 // unknown (SES answered 5xx or timed out) and the policy is Hold.
 func (f *Fence) MarkAmbiguous(ctx context.Context, campaign, user, token, reason string) error {

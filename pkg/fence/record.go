@@ -26,12 +26,14 @@ const (
 	// --on-ambiguous resend allows. It is neither in flight nor terminal:
 	// the next Claim takes it (Reclaimed).
 	Resendable State = "resendable"
+	// Cancelled: the campaign was cancelled before this user was sent.
+	Cancelled State = "cancelled"
 )
 
 // Terminal reports whether s settles the key: Claim answers Done.
 func (s State) Terminal() bool {
 	switch s {
-	case Sent, Failed, Ambiguous, DeadLettered, Expired:
+	case Sent, Failed, Ambiguous, DeadLettered, Expired, Cancelled:
 		return true
 	}
 	return false
@@ -39,7 +41,7 @@ func (s State) Terminal() bool {
 
 // The one-letter tags of the stored values. The Lua scripts know them too.
 var stateTags = map[State]byte{
-	Claimed: 'c', Sending: 'n', Sent: 's', Failed: 'f', Ambiguous: 'a', DeadLettered: 'd', Expired: 'e', Resendable: 'r',
+	Claimed: 'c', Sending: 'n', Sent: 's', Failed: 'f', Ambiguous: 'a', DeadLettered: 'd', Expired: 'e', Resendable: 'r', Cancelled: 'x',
 }
 
 // The in-flight tags of the one resend (--on-ambiguous resend).

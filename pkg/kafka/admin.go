@@ -53,6 +53,9 @@ func (l Layout) Specs() []TopicSpec {
 	}
 	specs := []TopicSpec{
 		{Name: l.Topics.Jobs(), Partitions: l.Partitions, Configs: compact()},
+		{Name: l.Topics.PriorityJobs(), Partitions: l.Partitions, Configs: compact()},
+		{Name: l.Topics.Control(), Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}},
+		{Name: l.Topics.Parked(), Partitions: l.Partitions, Configs: map[string]string{"cleanup.policy": "delete"}},
 		{Name: l.Topics.DLQ(), Partitions: l.Partitions, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": strconv.FormatInt(dlqRetention.Milliseconds(), 10)}},
 		{Name: l.Topics.Ledger(), Partitions: l.Partitions, Configs: compact()},
 		{Name: l.Topics.Campaigns(), Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}},

@@ -37,7 +37,9 @@ func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10)
 func withRetention(l Layout, specs []TopicSpec) []TopicSpec {
 	for _, s := range specs {
 		switch s.Name {
-		case l.Topics.Jobs():
+		case l.Topics.Parked():
+			s.Configs["retention.ms"] = ms(JobsRetention)
+		case l.Topics.Jobs(), l.Topics.PriorityJobs():
 			s.Configs["cleanup.policy"] = "compact,delete"
 			s.Configs["retention.ms"] = ms(JobsRetention)
 			s.Configs["segment.ms"] = ms(retentionSegment)

@@ -39,7 +39,7 @@ func TestPersonalDataTopicsHaveARetention(t *testing.T) {
 	require.LessOrEqual(t, retentionOf(t, specs[l.Topics.DLQ()]), fence.DefaultRetention, "a redrive relies on the fence")
 	require.Equal(t, 30*24*time.Hour, retentionOf(t, specs[l.Topics.Rejects()]))
 	for name, cfg := range specs {
-		if name == l.Topics.Campaigns() { // campaign records: no user in them
+		if name == l.Topics.Campaigns() || name == l.Topics.Control() { // campaign records and decisions: no user in them
 			continue
 		}
 		require.NotEmpty(t, cfg["retention.ms"], "%s holds users: it needs a retention", name)

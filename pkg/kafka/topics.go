@@ -12,6 +12,22 @@ type Topics struct{ Prefix string }
 // Jobs is the compacted topic of email jobs, keyed by user id.
 func (t Topics) Jobs() string { return t.Prefix + ".jobs" }
 
+// PriorityJobs is the priority lane: jobs published with --priority high.
+// Senders consume it beside Jobs, so a small urgent campaign never waits
+// behind a large one's backlog. Same configuration as Jobs.
+func (t Topics) PriorityJobs() string { return t.Prefix + ".jobs.priority" }
+
+// IsJobs reports whether topic is one of the two jobs topics.
+func (t Topics) IsJobs(topic string) bool { return topic == t.Jobs() || topic == t.PriorityJobs() }
+
+// Control is the compacted topic of per-campaign control (active, paused,
+// cancelled), keyed by campaign.
+func (t Topics) Control() string { return t.Prefix + ".control" }
+
+// Parked holds the jobs of paused campaigns until `producer resume` (or
+// cancel) publishes them again.
+func (t Topics) Parked() string { return t.Prefix + ".parked" }
+
 // Retry is the delay topic of one retry tier.
 func (t Topics) Retry(d time.Duration) string { return t.Prefix + ".retry." + retry.TierName(d) }
 

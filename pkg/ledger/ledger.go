@@ -28,12 +28,15 @@ const (
 	Ambiguous    State = "ambiguous"
 	Retrying     State = "retrying"
 	Redriven     State = "redriven"
+	// Cancelled: the campaign was cancelled (producer cancel) before this
+	// user was sent.
+	Cancelled State = "cancelled"
 )
 
 // Terminal reports whether s ends a job.
 func (s State) Terminal() bool {
 	switch s {
-	case Sent, Failed, DeadLettered, Expired, Ambiguous:
+	case Sent, Failed, DeadLettered, Expired, Ambiguous, Cancelled:
 		return true
 	}
 	return false

@@ -50,11 +50,15 @@ func (r *Retrier) forward(ctx context.Context, p *partition, batch []item) error
 	return nil
 }
 
-// jobRecord is the job of a tier record, back on the jobs topic: same key
+// jobRecord is the job of a tier record, back on the jobs topic it came
+// from (the jobs topic or the priority lane): same key
 // and value (so the same partition), every header but the not-before kept
 // for visibility. The timestamp is left for the client to set at produce.
 func (r *Retrier) jobRecord(src *kgo.Record) *kgo.Record {
 	out := &kgo.Record{Topic: r.cfg.Topics.Jobs(), Key: src.Key, Value: src.Value}
+	if job.Header(src, job.HeaderOrigTopic) == r.cfg.Topics.PriorityJobs() {
+		out.Topic = r.cfg.Topics.PriorityJobs() // a priority job stays in its lane
+	}
 	for _, h := range src.Headers {
 		if h.Key == job.HeaderNotBefore {
 			continue

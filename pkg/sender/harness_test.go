@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sendonce/sendonce/pkg/control"
 	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/job"
 	"github.com/sendonce/sendonce/pkg/kafka"
@@ -39,6 +40,8 @@ type env struct {
 	limRdb redis.UniversalClient
 	// fenceLease overrides the fence lease (default 10s).
 	fenceLease time.Duration
+	// control starts a campaign-control watcher for each sender.
+	control bool
 }
 
 func newEnv(t *testing.T, brokers []string, rdb redis.UniversalClient, sesURL, prefix string) *env {
@@ -138,10 +141,18 @@ func (e *env) start(mod func(*Config)) *running {
 	reg := prometheus.NewRegistry()
 	mailer, err := ses.New(context.Background(), ses.Config{}, reg, func(o *sesv2.Options) { o.BaseEndpoint = aws.String(e.sesURL) })
 	require.NoError(e.t, err)
-	s, err := New(cfg, Deps{Fence: fnc, Limiter: lim, Mailer: mailer, Registerer: reg})
+	ctx, cancel := context.WithCancel(context.Background())
+	deps := Deps{Fence: fnc, Limiter: lim, Mailer: mailer, Registerer: reg}
+	if e.control {
+		w := control.NewWatcher(e.topics, nil)
+		wcl := e.client(w.ClientOpts()...)
+		e.t.Cleanup(wcl.Close)
+		go w.Run(ctx, wcl)
+		deps.Control = w
+	}
+	s, err := New(cfg, deps)
 	require.NoError(e.t, err)
 	cl := e.client(s.ClientOpts()...)
-	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{s: s, cancel: cancel, done: make(chan error, 1), reg: reg}
 	go func() { r.done <- s.Run(ctx, cl) }()
 	e.t.Cleanup(func() { r.stop(e.t) })

@@ -20,14 +20,16 @@ const (
 	outMalformed    = "malformed"
 	outResent       = "ambiguous_resent"
 	outPolicy       = "policy_refused"
+	outParked       = "parked"
+	outCancelled    = "cancelled"
 )
 
 // infraSteps are the Redis and Kafka steps counted in
 // sendonce_sender_infra_errors_total, created up front so the series exist
 // before the first error.
-var infraSteps = []string{"claim", "rate_limit", "arm", "release", "produce", "mark_sent", "mark_failed", "mark_expired", "mark_ambiguous", "mark_resendable", "mark_dead_lettered"}
+var infraSteps = []string{"claim", "rate_limit", "arm", "release", "produce", "mark_sent", "mark_failed", "mark_expired", "mark_ambiguous", "mark_resendable", "mark_dead_lettered", "mark_cancelled"}
 
-var outcomes = []string{outSent, outDuplicate, outThrottled, outNotSent, outFailed, outAmbiguous, outExpired, outBusy, outDeadLettered, outMalformed, outResent, outPolicy}
+var outcomes = []string{outSent, outDuplicate, outThrottled, outNotSent, outFailed, outAmbiguous, outExpired, outBusy, outDeadLettered, outMalformed, outResent, outPolicy, outParked, outCancelled}
 
 type metrics struct {
 	jobs *prometheus.CounterVec

@@ -33,6 +33,9 @@ func (s *Sender) process(p *partition, r *kgo.Record) bool {
 	if refused, finished := s.refused(r, j); refused {
 		return finished
 	}
+	if handled, finished := s.controlled(p, r, j); handled {
+		return finished
+	}
 	for {
 		stopped := s.gate.wait(p.ctx, j)
 		var gaveUp *errStopped
@@ -55,17 +58,8 @@ func (s *Sender) attempt(p *partition, r *kgo.Record, j *job.Job, gaveUp *errSto
 	if !ok {
 		return false, false
 	}
-	switch cl.Outcome {
-	case fence.Done:
-		s.m.count(outDuplicate)
-		return s.emit(s.ledgerFromFence(j, cl.Record)) == nil, false
-	case fence.Busy:
-		s.m.count(outBusy)
-		return s.emit(s.retryRecords(r, j, j.Attempt, retry.Class("busy"), "another sender holds this job's fence lease")...) == nil, false
-	case fence.Held:
-		s.m.count(outAmbiguous)
-		s.jobLog(r, j).Warn("ambiguous: a previous sender's lease expired while its request may have been on the wire; holding (nothing sent)")
-		return s.emit(s.ledgerRecord(j, ledger.Ambiguous, "", "lease expired while sending")) == nil, false
+	if cl.Outcome != fence.Won {
+		return s.notWon(r, j, cl), false
 	}
 	if cl.Reclaimed {
 		s.m.count(outResent)
@@ -97,6 +91,24 @@ func (s *Sender) attempt(p *partition, r *kgo.Record, j *job.Job, gaveUp *errSto
 		return s.failed(r, j, tok, err)
 	}
 	return s.sent(r, j, tok, msgID), false
+}
+
+// notWon settles a job whose claim was not won: settled before (a
+// duplicate prevented), held by another sender (retry later), or abandoned
+// while sending (held as ambiguous).
+func (s *Sender) notWon(r *kgo.Record, j *job.Job, cl fence.Claim) bool {
+	switch cl.Outcome {
+	case fence.Done:
+		s.m.count(outDuplicate)
+		return s.emit(s.ledgerFromFence(j, cl.Record)) == nil
+	case fence.Busy:
+		s.m.count(outBusy)
+		return s.emit(s.retryRecords(r, j, j.Attempt, retry.Class("busy"), "another sender holds this job's fence lease")...) == nil
+	default: // fence.Held
+		s.m.count(outAmbiguous)
+		s.jobLog(r, j).Warn("ambiguous: a previous sender's lease expired while its request may have been on the wire; holding (nothing sent)")
+		return s.emit(s.ledgerRecord(j, ledger.Ambiguous, "", "lease expired while sending")) == nil
+	}
 }
 
 // claim takes the job's fence key, waiting out Redis outages while the

@@ -27,7 +27,7 @@ func (s *Sender) ledgerRecord(j *job.Job, st ledger.State, msgID, reason string)
 func (s *Sender) ledgerFromFence(j *job.Job, rec fence.Record) *kgo.Record {
 	st := ledger.State(rec.State)
 	switch rec.State {
-	case fence.Sent, fence.Failed, fence.Ambiguous, fence.DeadLettered, fence.Expired:
+	case fence.Sent, fence.Failed, fence.Ambiguous, fence.DeadLettered, fence.Expired, fence.Cancelled:
 	default:
 		st = ledger.Ambiguous
 	}

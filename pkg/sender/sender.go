@@ -45,6 +45,9 @@ type Deps struct {
 	// Registerer receives the sender's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	Clock      Clock
+	// Control is the per-campaign control (pause, cancel); nil: every
+	// campaign is active.
+	Control CampaignControl
 }
 
 // Sender is one sender instance.
@@ -58,6 +61,7 @@ type Sender struct {
 	m    *metrics
 	clk  Clock
 	gate *gate
+	ctl  CampaignControl
 
 	// fetchCtx is cancelled when shutdown starts: take no new work. It
 	// exists from New on, because the group may assign partitions as soon
@@ -91,7 +95,9 @@ type Sender struct {
 func (s *Sender) ClientOpts() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.ConsumerGroup(s.cfg.Topics.SenderGroup()),
-		kgo.ConsumeTopics(s.cfg.Topics.Jobs()),
+		// The priority lane beside the jobs topic: its jobs never wait
+		// behind the other topic's backlog.
+		kgo.ConsumeTopics(s.cfg.Topics.Jobs(), s.cfg.Topics.PriorityJobs()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -123,7 +129,7 @@ func New(cfg Config, d Deps) (*Sender, error) {
 	}
 	m := newMetrics(d.Registerer)
 	s := &Sender{
-		cfg: cfg, fnc: d.Fence, lim: d.Limiter, ses: d.Mailer, log: d.Log, m: m, clk: d.Clock,
+		cfg: cfg, fnc: d.Fence, lim: d.Limiter, ses: d.Mailer, log: d.Log, m: m, clk: d.Clock, ctl: d.Control,
 		parts: map[string]map[int32]*partition{},
 		freed: make(chan struct{}, 1),
 	}
@@ -227,7 +233,7 @@ func (s *Sender) pollLoop(ctx context.Context) error {
 		}
 		kafka.LogFetchErrors(fetches, s.log)
 		fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
-			if n := len(ftp.Records); n > 0 {
+			if n := len(ftp.Records); n > 0 && ftp.Topic == s.cfg.Topics.Jobs() {
 				last := ftp.Records[n-1]
 				s.m.lag.WithLabelValues(fmt.Sprint(ftp.Partition)).Set(float64(ftp.HighWatermark - last.Offset - 1))
 			}
@@ -343,7 +349,9 @@ func (s *Sender) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32)
 // owns, so a stale value does not outlive the move.
 func (s *Sender) forgetLag(ps []*partition) {
 	for _, p := range ps {
-		s.m.lag.DeleteLabelValues(fmt.Sprint(p.part))
+		if p.topic == s.cfg.Topics.Jobs() {
+			s.m.lag.DeleteLabelValues(fmt.Sprint(p.part))
+		}
 	}
 }
 

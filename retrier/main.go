@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,23 +31,22 @@ commands:
   run       move due jobs from the retry tiers back to the jobs topic (until SIGTERM/SIGINT)
   redrive   re-publish dead-lettered jobs the ledger says were not sent: [--campaign ID] [--reason R] [--fence-retention D] [--force]
 
-Run 'retrier <command> --help' for its flags.
+Run 'retrier <command> --help' for its flags; 'retrier --version' for the build.
+Exit codes: 0 success, 1 a fatal error (the message says what to fix), 2 bad flags or arguments.
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "retrier:", err)
-		os.Exit(1)
 	}
+	os.Exit(config.ExitCode(err))
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("missing command")
+		return config.Usage(errors.New("missing command"))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -58,9 +58,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "-h", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return nil
+	case "--version", "-version", "version":
+		fmt.Fprint(stdout, config.Version("retrier"))
+		return nil
 	default:
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", args[0])
+		return config.Usage(fmt.Errorf("unknown command %q", args[0]))
 	}
 }
 
@@ -71,19 +74,23 @@ func runRetrier(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := retrier.DefaultConfig()
 	config.RegisterCommon(fs, &common, ":9091")
 	cfg.RegisterFlags(fs)
+	config.Positive(fs, "redis-timeout", "startup-timeout", "drain-timeout", "commit-interval", "depth-interval", "paused-wake", "fence-retention", "dlq-retention")
+	config.SetUsage(fs, "retrier run [flags]",
+		"retrier run --brokers b-1.msk:9092 --redis-url rediss://redis:6379/0",
+		"retrier run --retry-tiers 30s,2m,10m,1h --log-format json")
 	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
 	if err := common.Validate(); err != nil {
-		return err
+		return config.Usage(err)
 	}
 	cfg.Topics = kafka.Topics{Prefix: common.TopicPrefix}
 	if err := cfg.Validate(); err != nil {
-		return err
+		return config.Usage(err)
 	}
 	log, err := common.Logger(stderr)
 	if err != nil {
-		return err
+		return config.Usage(err)
 	}
 
 	reg := metrics.NewRegistry()
@@ -128,22 +135,26 @@ func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var common config.Common
 	config.RegisterCommon(fs, &common, "")
 	campaign := fs.String("campaign", "", "redrive only this campaign's jobs (default: every campaign)")
-	reason := fs.String("reason", "", "redrive only records with this DLQ reason, e.g. attempts_exhausted (default: every reason)")
+	reason := fs.String("reason", "", "redrive only records with this DLQ reason: "+strings.Join(retrier.DLQReasons, ", ")+" (default: every reason)")
 	asJSON := fs.Bool("json", false, "print the counts as one JSON object")
 	fenceRetain := fs.Duration("fence-retention", fence.DefaultRetention, "how long the fence keeps settled users (as on sender run); older dead-lettered jobs are skipped without --force")
 	force := fs.Bool("force", false, "redrive jobs dead-lettered longer ago than --fence-retention too (the ledger still decides who was sent)")
+	config.Positive(fs, "redis-timeout", "startup-timeout", "fence-retention")
+	config.SetUsage(fs, "retrier redrive [--campaign ID] [--reason R] [flags]",
+		"retrier redrive --campaign 2026-11 --reason stopped",
+		"retrier redrive --reason attempts_exhausted --json")
 	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
 	if err := common.Validate(); err != nil {
-		return err
+		return config.Usage(err)
 	}
-	if *fenceRetain <= 0 {
-		return fmt.Errorf("--fence-retention must be positive (got %s)", *fenceRetain)
+	if err := retrier.ValidateReason(*reason); err != nil {
+		return config.Usage(err)
 	}
 	log, err := common.Logger(stderr)
 	if err != nil {
-		return err
+		return config.Usage(err)
 	}
 	rc := common.RedisConfig(0)
 	rc.Log = log

@@ -29,7 +29,7 @@ func formatVersion(name string, bi *debug.BuildInfo) string {
 	}
 	rev := settings["vcs.revision"]
 	if rev == "" {
-		rev = "unknown"
+		rev = "unknown (built outside git or with -buildvcs=false)"
 	}
 	if settings["vcs.modified"] == "true" {
 		rev += "+dirty"

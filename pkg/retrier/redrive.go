@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -13,7 +15,23 @@ import (
 	"github.com/sendonce/sendonce/pkg/job"
 	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/ledger"
+	"github.com/sendonce/sendonce/pkg/retry"
 )
+
+// DLQReasons are the reasons the sender and the retrier dead-letter a job
+// with (the sendonce-dlq-reason header): what `redrive --reason` accepts.
+var DLQReasons = []string{retry.ReasonPermanent, retry.ReasonExhausted, retry.ReasonMalformed, retry.ReasonPolicy, retry.ReasonStopped}
+
+// ErrReason is returned for a --reason that no job is dead-lettered with.
+var ErrReason = fmt.Errorf("--reason must be one of %s", strings.Join(DLQReasons, ", "))
+
+// ValidateReason accepts "" (every reason) and the DLQReasons.
+func ValidateReason(reason string) error {
+	if reason == "" || slices.Contains(DLQReasons, reason) {
+		return nil
+	}
+	return fmt.Errorf("%w (got %q)", ErrReason, reason)
+}
 
 // Fence is what a redrive needs of the fence. *fence.Fence implements it.
 type Fence interface {
@@ -89,6 +107,9 @@ type RedriveReport struct {
 // kafka.ReadToEnd's own group-less reader.
 func Redrive(ctx context.Context, cl *kgo.Client, f Fence, o RedriveOptions) (RedriveReport, error) {
 	var rep RedriveReport
+	if err := ValidateReason(o.Reason); err != nil {
+		return rep, err
+	}
 	if o.Clock == nil {
 		o.Clock = RealClock()
 	}

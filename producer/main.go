@@ -42,6 +42,7 @@ commands:
             --watch: again every --interval until complete
   report    every user's state, message id, reason and time as csv or jsonl
   preview   render one user's email without sending
+  test-send render one user's email and send it to --to, tagged test=true (no fence)
   erase     remove a user's jobs, ledger entries and fence keys (erasure request)
 
 Run "producer <command> --help" for the flags of a command.
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		err = report(ctx, args[1:], stdout, stderr, lookup)
 	case "preview":
 		err = preview(ctx, args[1:], stdout, stderr, lookup)
+	case "test-send":
+		err = testSend(ctx, args[1:], stdout, stderr, lookup)
 	case "erase":
 		err = erase(ctx, args[1:], stdout, stderr, lookup)
 	default:
@@ -152,6 +155,9 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 		go srv.Serve()
 		defer srv.Shutdown(context.WithoutCancel(ctx))
 	}
+	if cmd.DryRun { // no Kafka at all
+		return dryRun(ctx, &cmd, log, reg, stdout)
+	}
 	cl, err := kafka.NewClient(cmd.Common.KafkaClient("producer", log, reg), producer.ClientOpts()...)
 	if err != nil {
 		return err
@@ -161,19 +167,17 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 		return err
 	}
 
-	athena, err := cmd.Source.Athena(cmd.Campaign)
-	if err != nil {
-		return usageError{err}
-	}
-	athena.Log = log
-	octx, cancel := context.WithTimeout(ctx, cmd.Source.AthenaTimeout)
-	athena.Registerer = reg
-	src, err := source.Open(octx, cmd.Source.Spec, athena)
-	cancel()
+	opened, err := openSource(ctx, &cmd, log, reg)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
+	defer opened.Close()
+	// The pre-flight checks (template, From identity, first row renders)
+	// run before any job is produced; src replays the rows they read.
+	src, err := checkSES(ctx, &cmd, opened, log, reg)
+	if err != nil {
+		return err
+	}
 
 	deps := producer.Deps{Client: cl, Source: src, Log: log, Metrics: producer.NewMetrics(reg)}
 	if sconfig.IsTerminal(stderr) {

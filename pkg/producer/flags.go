@@ -111,6 +111,16 @@ type PublishCommand struct {
 
 	// UnsubscribeKeyFile holds the key of the {{token}} placeholder.
 	UnsubscribeKeyFile string
+
+	// CampaignFromDate is a Go time layout (--campaign-from-date) that
+	// makes the campaign id from today's UTC date, instead of --campaign.
+	CampaignFromDate string
+	// DryRun validates the whole source and publishes nothing (--dry-run).
+	DryRun bool
+	// SkipIdentityCheck skips the From identity pre-flight check;
+	// SkipSESChecks skips every SES pre-flight check.
+	SkipIdentityCheck bool
+	SkipSESChecks     bool
 }
 
 // RegisterFlags binds every flag of publish.
@@ -132,6 +142,10 @@ func (c *PublishCommand) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 20*time.Second, "how long to wait for Kafka at startup")
 	fs.DurationVar(&c.FlushTimeout, "flush-timeout", time.Minute, "how long to wait for buffered jobs at the end or after SIGTERM")
 	fs.DurationVar(&c.ProgressEvery, "progress-every", 5*time.Second, "interval of progress log lines when not on a terminal")
+	fs.StringVar(&c.CampaignFromDate, "campaign-from-date", "", "make the campaign id from today's UTC date with this Go time layout, e.g. 2006-01 (2026-11) or usage-2006-01; instead of --campaign (a monthly CronJob)")
+	fs.BoolVar(&c.DryRun, "dry-run", false, "read and validate the whole source, print the rejects report and publish nothing (no Kafka at all); the SES checks still run")
+	fs.BoolVar(&c.SkipIdentityCheck, "skip-identity-check", false, "do not check that the From address or its domain is verified in SES (for a role without ses:GetEmailIdentity)")
+	fs.BoolVar(&c.SkipSESChecks, "skip-ses-checks", false, "skip the pre-flight checks against SES (template exists, renders for the first valid row, From identity verified): for a role without ses:GetEmailTemplate, or no SES at hand")
 }
 
 // Validate names the flag that is wrong. It fills the derived fields
@@ -142,6 +156,16 @@ func (c *PublishCommand) Validate() error {
 	}
 	if err := c.Source.Validate(); err != nil {
 		return err
+	}
+	if c.CampaignFromDate != "" {
+		if c.Campaign != "" {
+			return fmt.Errorf("give either --campaign %q or --campaign-from-date %q, not both", c.Campaign, c.CampaignFromDate)
+		}
+		id, err := CampaignFromDate(c.CampaignFromDate, time.Now())
+		if err != nil {
+			return err
+		}
+		c.Campaign = id
 	}
 	c.PublishConfig.Topics = kafka.Topics{Prefix: c.Common.TopicPrefix}
 	c.PublishConfig.Source = c.Source.Spec

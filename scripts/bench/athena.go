@@ -335,6 +335,7 @@ func (b *bench) publishAthena(ctx context.Context, phase, prefix string, rows in
 		"--athena-query", fmt.Sprintf("SELECT user_id, email, name, kwh FROM users -- rows=%d", rows),
 		"--athena-read", read, "--athena-s3-parallel", strconv.Itoa(b.o.athenaParallel),
 		"--template", templateName, "--from", fromAddr, "--partitions", strconv.Itoa(b.o.partitions),
+		"--skip-ses-checks", // no SES in this phase (its endpoint is a closed port)
 	}, env, b.logPath(phase, "producer"))
 	if err != nil {
 		return usage{}, 0, err

@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -38,23 +36,22 @@ commands:
   replay         reset the sender group's offsets: --to earliest | --to-time RFC3339
   fence-restore  rebuild a campaign's fence from the ledger: --campaign ID
 
-Run 'sender <command> --help' for its flags.
+Run 'sender <command> --help' for its flags; 'sender --version' for the build.
+Exit codes: 0 success, 1 a fatal error (the message says what to fix), 2 bad flags or arguments.
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
+	err := run(os.Args[1:], os.Stderr)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "sender:", err)
-		os.Exit(1)
 	}
+	os.Exit(config.ExitCode(err))
 }
 
 func run(args []string, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("missing command")
+		return config.Usage(errors.New("missing command"))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -68,9 +65,12 @@ func run(args []string, stderr io.Writer) error {
 	case "-h", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return nil
+	case "--version", "-version", "version":
+		fmt.Fprint(os.Stdout, config.Version("sender"))
+		return nil
 	default:
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", args[0])
+		return config.Usage(fmt.Errorf("unknown command %q", args[0]))
 	}
 }
 
@@ -109,31 +109,35 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&f.partitions, "partitions", 12, "partitions of the jobs topic and tiers, when the sender creates them")
 	fs.IntVar(&f.replication, "replication-factor", -1, "replication of created topics (-1: broker default)")
 	f.trust.register(fs)
+	config.Positive(fs, "redis-timeout", "startup-timeout", "fence-lease", "fence-retention", "drain-timeout", "ses-timeout", "account-refresh")
+	config.SetUsage(fs, "sender run [flags]",
+		"sender run --brokers b-1.msk:9092 --redis-url rediss://redis:6379/0 --concurrency 64",
+		"sender run --max-send-rate 50 --on-ambiguous hold --log-format json")
 	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
 	if err := f.trust.apply(&f.cfg); err != nil {
-		return err
+		return config.Usage(err)
 	}
 	tiers, err := retry.ParseTiers(f.tiers)
 	if err != nil {
-		return err
+		return config.Usage(fmt.Errorf("--retry-tiers: %w", err))
 	}
 	f.cfg.Policy.Tiers = tiers
 	f.cfg.OnAmbiguous = fence.AbandonPolicy(f.onAmbiguous)
 	f.cfg.Topics = kafka.Topics{Prefix: f.common.TopicPrefix}
 	if err := f.common.Validate(); err != nil {
-		return err
+		return config.Usage(err)
 	}
 	if err := f.cfg.Validate(); err != nil {
-		return err
+		return config.Usage(err)
 	}
 	if err := validateLease(f.fenceLease, f.sesTimeout); err != nil {
-		return err
+		return config.Usage(err)
 	}
 	log, err := f.common.Logger(stderr)
 	if err != nil {
-		return err
+		return config.Usage(err)
 	}
 	f.trust.warn(log)
 
@@ -215,14 +219,15 @@ func runReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	toTime := fs.String("to-time", "", "reset to the first job at or after this RFC3339 time")
 	fenceRetain := fs.Duration("fence-retention", fence.DefaultRetention, "how long settled fence records are kept (as on sender run); a replay of older jobs is refused without --force")
 	force := fs.Bool("force", false, "replay jobs older than --fence-retention anyway (their fence keys may have expired: they may be sent again)")
+	config.Positive(fs, "redis-timeout", "startup-timeout", "fence-retention")
+	config.SetUsage(fs, "sender replay --to earliest | --to-time RFC3339 [flags]",
+		"sender replay --to earliest",
+		"sender replay --to-time 2026-11-30T08:00:00Z")
 	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
 	if err := common.Validate(); err != nil {
-		return err
-	}
-	if *fenceRetain <= 0 {
-		return fmt.Errorf("--fence-retention must be positive (got %s)", *fenceRetain)
+		return config.Usage(err)
 	}
 	target := sender.ReplayTarget{FenceRetention: *fenceRetain, Force: *force}
 	switch {
@@ -231,11 +236,11 @@ func runReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	case *to == "" && *toTime != "":
 		t, err := time.Parse(time.RFC3339, *toTime)
 		if err != nil {
-			return fmt.Errorf("--to-time: %w", err)
+			return config.Usage(fmt.Errorf("--to-time: %w", err))
 		}
 		target.Time = t
 	default:
-		return errors.New("give exactly one of --to earliest or --to-time RFC3339")
+		return config.Usage(errors.New("give exactly one of --to earliest or --to-time RFC3339"))
 	}
 	cl, err := kafka.NewClient(common.KafkaClient("sender-replay", nil, nil))
 	if err != nil {
@@ -248,17 +253,13 @@ func runReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	topics := kafka.Topics{Prefix: common.TopicPrefix}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	offs, err := sender.Replay(tctx, kadm.NewClient(cl), topics.SenderGroup(), topics.Jobs(), target)
+	rep, err := sender.ReplayWithReport(tctx, kadm.NewClient(cl), topics.SenderGroup(), topics.Jobs(), target)
 	if err != nil {
 		return err
 	}
-	parts := make([]string, 0, len(offs))
-	for p := range len(offs) {
-		if o, ok := offs[int32(p)]; ok {
-			parts = append(parts, strconv.Itoa(p)+"="+strconv.FormatInt(o, 10))
-		}
+	if err := rep.WriteText(os.Stdout); err != nil {
+		return err
 	}
-	fmt.Fprintf(os.Stdout, "group %s reset on %s: %s\n", topics.SenderGroup(), topics.Jobs(), strings.Join(parts, " "))
 	if *force {
 		fmt.Fprintf(os.Stdout, "--force: jobs older than --fence-retention %s may be replayed; a user whose fence key expired can be sent again\n", *fenceRetain)
 	} else {
@@ -274,14 +275,14 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) error {
 	config.RegisterCommon(fs, &common, "")
 	campaign := fs.String("campaign", "", "campaign whose fence to rebuild from the ledger")
 	retain := fs.Duration("fence-retention", 62*24*time.Hour, "how long restored records are kept")
+	config.Require(fs, "campaign")
+	config.Positive(fs, "redis-timeout", "startup-timeout", "fence-retention")
+	config.SetUsage(fs, "sender fence-restore --campaign ID [flags]", "sender fence-restore --campaign 2026-11")
 	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
 	if err := common.Validate(); err != nil {
-		return err
-	}
-	if *campaign == "" {
-		return errors.New("--campaign is required")
+		return config.Usage(err)
 	}
 	rdb, err := newRedis(ctx, common, slog.Default())
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -95,17 +97,118 @@ func guardAge(ctx context.Context, adm *kadm.Client, topic string, to ReplayTarg
 // older than the fence retention is refused (ErrReplayTooOld) unless
 // to.Force. It returns the new offset per partition.
 func Replay(ctx context.Context, adm *kadm.Client, group, topic string, to ReplayTarget) (map[int32]int64, error) {
-	g, err := describeGroup(ctx, adm, group)
+	res, err := ReplayWithReport(ctx, adm, group, topic, to)
 	if err != nil {
 		return nil, err
 	}
+	out := map[int32]int64{}
+	for _, p := range res.Partitions {
+		out[p.Partition] = p.New
+	}
+	return out, nil
+}
+
+// PartitionReplay is one partition of a replay.
+type PartitionReplay struct {
+	Partition int32 `json:"partition"`
+	// Old is the group's committed offset before the replay; -1: none.
+	Old int64 `json:"old"`
+	// New is the offset the group now starts from.
+	New int64 `json:"new"`
+	// End is the partition's end offset (the next job to be written).
+	End int64 `json:"end"`
+}
+
+// Replayed is how many jobs the group had already read that it reads again.
+func (p PartitionReplay) Replayed() int64 {
+	if p.Old < 0 || p.Old <= p.New {
+		return 0
+	}
+	return p.Old - p.New
+}
+
+// ReplayReport is what a replay changed: old and new offsets per
+// partition, and how many jobs will be read again.
+type ReplayReport struct {
+	Group      string            `json:"group"`
+	Topic      string            `json:"topic"`
+	Partitions []PartitionReplay `json:"partitions"`
+}
+
+// Replayed is how many jobs, over every partition, the senders read again.
+func (r ReplayReport) Replayed() int64 {
+	var n int64
+	for _, p := range r.Partitions {
+		n += p.Replayed()
+	}
+	return n
+}
+
+// ToRead is how many jobs lie between the new offsets and the end.
+func (r ReplayReport) ToRead() int64 {
+	var n int64
+	for _, p := range r.Partitions {
+		n += max(0, p.End-p.New)
+	}
+	return n
+}
+
+// WriteText prints one line per partition (old, new, end, replayed) and the
+// totals.
+func (r ReplayReport) WriteText(w io.Writer) error {
+	if _, err := fmt.Fprintf(w, "group %s reset on %s:\n%-10s %12s %12s %12s %12s\n", r.Group, r.Topic, "partition", "old", "new", "end", "replayed"); err != nil {
+		return err
+	}
+	for _, p := range r.Partitions {
+		old := "none"
+		if p.Old >= 0 {
+			old = fmt.Sprint(p.Old)
+		}
+		if _, err := fmt.Fprintf(w, "%-10d %12s %12d %12d %12d\n", p.Partition, old, p.New, p.End, p.Replayed()); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(w, "%d jobs already read will be read again (%d jobs from the new offsets to the end)\n", r.Replayed(), r.ToRead())
+	return err
+}
+
+// ReplayWithReport is Replay, and says what it changed: the group's old and
+// new offset and the end offset of each partition.
+func ReplayWithReport(ctx context.Context, adm *kadm.Client, group, topic string, to ReplayTarget) (ReplayReport, error) {
+	res := ReplayReport{Group: group, Topic: topic}
+	g, err := describeGroup(ctx, adm, group)
+	if err != nil {
+		return res, err
+	}
 	if g != nil {
 		if len(g.Members) > 0 {
-			return nil, fmt.Errorf("%w: group %s has %d member(s) (state %s); stop every sender first (for example kubectl scale deployment/sendonce-sender --replicas=0, and pause its KEDA ScaledObject), then replay", ErrGroupNotEmpty, group, len(g.Members), g.State)
+			return res, fmt.Errorf("%w: group %s has %d member(s) (state %s); stop every sender first (for example kubectl scale deployment/sendonce-sender --replicas=0, and pause its KEDA ScaledObject), then replay", ErrGroupNotEmpty, group, len(g.Members), g.State)
 		}
 	}
 	if err := guardAge(ctx, adm, topic, to); err != nil {
-		return nil, err
+		return res, err
+	}
+	old := map[int32]int64{}
+	if g != nil {
+		fetched, err := adm.FetchOffsets(ctx, group)
+		if err == nil {
+			err = fetched.Error()
+		}
+		if err != nil {
+			return res, fmt.Errorf("fetching the committed offsets of group %s: %w", group, err)
+		}
+		fetched.Each(func(o kadm.OffsetResponse) {
+			if o.Topic == topic {
+				old[o.Partition] = o.At
+			}
+		})
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return res, fmt.Errorf("listing end offsets of %s: %w", topic, err)
 	}
 	var listed kadm.ListedOffsets
 	if to.Earliest {
@@ -117,7 +220,7 @@ func Replay(ctx context.Context, adm *kadm.Client, group, topic string, to Repla
 		err = listed.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("listing offsets of %s: %w", topic, err)
+		return res, fmt.Errorf("listing offsets of %s: %w", topic, err)
 	}
 	offsets := listed.Offsets()
 	resp, err := adm.CommitOffsets(ctx, group, offsets)
@@ -125,11 +228,20 @@ func Replay(ctx context.Context, adm *kadm.Client, group, topic string, to Repla
 		err = resp.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("committing offsets for group %s: %w", group, err)
+		return res, fmt.Errorf("committing offsets for group %s: %w", group, err)
 	}
-	out := map[int32]int64{}
-	listed.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-	return out, nil
+	listed.Each(func(o kadm.ListedOffset) {
+		p := PartitionReplay{Partition: o.Partition, Old: -1, New: o.Offset, End: o.Offset}
+		if at, ok := old[o.Partition]; ok {
+			p.Old = at
+		}
+		if e, ok := ends.Lookup(topic, o.Partition); ok {
+			p.End = e.Offset
+		}
+		res.Partitions = append(res.Partitions, p)
+	})
+	slices.SortFunc(res.Partitions, func(a, b PartitionReplay) int { return int(a.Partition - b.Partition) })
+	return res, nil
 }
 
 // describeGroup describes group, and returns nil when it does not exist

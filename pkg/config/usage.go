@@ -54,14 +54,42 @@ const (
 // Require marks the named flags of fs as required: their help starts with
 // "(required)", and Parse returns one usage error naming every one that is
 // empty after the command line and the environment ("--campaign is
-// required", one line each). It panics on a name fs does not define.
+// required", one line each). "campaign|campaign-from-date" requires one of
+// the two ("(required unless --campaign-from-date)"). It panics on a name fs
+// does not define.
 func Require(fs *flag.FlagSet, names ...string) {
 	for _, n := range names {
-		f := lookup(fs, "Require", n)
-		if !strings.HasPrefix(f.Usage, requiredMark) {
-			f.Usage = requiredMark + f.Usage
+		parts := strings.Split(n, "|")
+		f := lookup(fs, "Require", parts[0])
+		for _, alt := range parts[1:] {
+			lookup(fs, "Require", alt)
 		}
+		if strings.HasPrefix(f.Usage, "(required") {
+			continue
+		}
+		mark := requiredMark
+		if len(parts) > 1 {
+			mark = "(required unless --" + strings.Join(parts[1:], " or --") + ") "
+		}
+		f.Usage = mark + f.Usage
 	}
+}
+
+// requiredAlternatives parses the mark Require left in a help text: whether
+// the flag is required, and the flags that can stand in for it.
+func requiredAlternatives(usage string) (bool, []string) {
+	if strings.HasPrefix(usage, requiredMark) {
+		return true, nil
+	}
+	const unless = "(required unless --"
+	if !strings.HasPrefix(usage, unless) {
+		return false, nil
+	}
+	rest, _, ok := strings.Cut(usage[len(unless):], ") ")
+	if !ok {
+		return false, nil
+	}
+	return true, strings.Split(rest, " or --")
 }
 
 // Positive marks duration flags of fs that make no sense at 0 or below:
@@ -95,8 +123,20 @@ func lookup(fs *flag.FlagSet, fn, name string) *flag.Flag {
 func checkMarked(fs *flag.FlagSet) error {
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if strings.HasPrefix(f.Usage, requiredMark) && strings.TrimSpace(f.Value.String()) == "" {
-			errs = append(errs, fmt.Errorf("--%s is required ($%s)", f.Name, EnvName(f.Name)))
+		if req, alts := requiredAlternatives(f.Usage); req && strings.TrimSpace(f.Value.String()) == "" {
+			given := false
+			for _, a := range alts {
+				if af := fs.Lookup(a); af != nil && strings.TrimSpace(af.Value.String()) != "" {
+					given = true
+				}
+			}
+			switch {
+			case given:
+			case len(alts) > 0:
+				errs = append(errs, fmt.Errorf("--%s is required ($%s), or --%s", f.Name, EnvName(f.Name), strings.Join(alts, " or --")))
+			default:
+				errs = append(errs, fmt.Errorf("--%s is required ($%s)", f.Name, EnvName(f.Name)))
+			}
 		}
 		if strings.Contains(f.Usage, positiveMark) {
 			if d, ok := f.Value.(flag.Getter).Get().(time.Duration); ok && d <= 0 {

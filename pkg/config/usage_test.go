@@ -15,11 +15,12 @@ func newUsageFlags() (*flag.FlagSet, *bytes.Buffer) {
 	fs := flag.NewFlagSet("producer publish", flag.ContinueOnError)
 	fs.SetOutput(&out)
 	fs.String("campaign", "", "campaign id")
+	fs.String("campaign-from-date", "", "layout")
 	fs.String("source", "", "csv:PATH")
 	fs.String("template", "", "SES template")
 	fs.Duration("drain-timeout", 25*time.Second, "drain")
 	fs.Duration("interval", 0, "0: off")
-	Require(fs, "campaign", "source", "template")
+	Require(fs, "campaign|campaign-from-date", "source", "template")
 	Positive(fs, "drain-timeout")
 	SetUsage(fs, "producer publish --campaign ID --source SRC --template NAME", "producer publish --campaign 2026-11 --source csv:users.csv --template welcome")
 	return fs, &out
@@ -35,7 +36,8 @@ func TestParseUsageErrors(t *testing.T) {
 		want    []string
 		notWant []string
 	}{
-		{"all missing", nil, nil, []string{"--campaign is required", "--source is required", "--template is required"}, []string{"drain-timeout"}},
+		{"all missing", nil, nil, []string{"--campaign is required ($SENDONCE_CAMPAIGN), or --campaign-from-date", "--source is required", "--template is required"}, []string{"drain-timeout"}},
+		{"alternative given", []string{"--campaign-from-date", "2006-01"}, nil, []string{"--source is required"}, []string{"--campaign is"}},
 		{"one missing", []string{"--campaign", "c", "--source", "csv:x"}, nil, []string{"--template is required"}, []string{"--campaign is", "--source is"}},
 		{"env satisfies", []string{"--campaign", "c"}, map[string]string{"SENDONCE_SOURCE": "csv:x", "SENDONCE_TEMPLATE": "t"}, nil, nil},
 		{"zero duration", []string{"--campaign", "c", "--source", "s", "--template", "t", "--drain-timeout", "0"}, nil, []string{"--drain-timeout must be positive (got 0s)"}, nil},
@@ -103,7 +105,7 @@ func TestHelpMarksRequiredAndShowsExamples(t *testing.T) {
 	help := out.String()
 	for _, w := range []string{
 		"usage: producer publish --campaign ID",
-		"(required) campaign id ($SENDONCE_CAMPAIGN)",
+		"(required unless --campaign-from-date) campaign id ($SENDONCE_CAMPAIGN)",
 		"(required) SES template",
 		"drain (must be > 0) ($SENDONCE_DRAIN_TIMEOUT)",
 		"examples:\n  producer publish --campaign 2026-11 --source csv:users.csv --template welcome",

@@ -45,7 +45,8 @@ commands:
   test-send render one user's email and send it to --to, tagged test=true (no fence)
   erase     remove a user's jobs, ledger entries and fence keys (erasure request)
 
-Run "producer <command> --help" for the flags of a command.
+Run "producer <command> --help" for the flags of a command (required ones
+marked, with examples); "producer --version" for the build.
 `
 
 // Exit codes.
@@ -75,6 +76,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		}
 		return exitOK
 	}
+	if args[0] == "--version" || args[0] == "-version" || args[0] == "version" {
+		fmt.Fprint(stdout, sconfig.Version("producer"))
+		return exitOK
+	}
 	var err error
 	switch args[0] {
 	case "publish":
@@ -94,12 +99,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return exitUsage
 	}
 	var ue usageError
+	var cue sconfig.UsageError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &cue):
 		fmt.Fprintf(stderr, "producer %s: %v\n", args[0], err)
 		return exitUsage
 	case errors.Is(err, producer.ErrTooManyRejects):
@@ -114,14 +120,78 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	}
 }
 
+// commandHelp is what a command's flags add to its --help and its checks:
+// the synopsis, the required flags (every missing one is named at once,
+// exit 2), durations that must be above 0, and examples.
+type commandHelp struct {
+	synopsis string
+	required []string
+	positive []string
+	examples []string
+}
+
+var commandHelps = map[string]commandHelp{
+	"publish": {
+		synopsis: "producer publish --campaign ID --source SRC --template NAME --from ADDR [flags]",
+		required: []string{"campaign|campaign-from-date", "source", "template", "from"},
+		positive: []string{"redis-timeout", "startup-timeout", "connect-timeout", "flush-timeout", "progress-every"},
+		examples: []string{
+			"producer publish --campaign 2026-11 --source csv:users.csv --template welcome --from news@example.com",
+			"producer publish --campaign 2026-11 --source csv:users.csv --template welcome --from news@example.com --dry-run",
+			"producer publish --campaign-from-date 2006-01 --source athena --athena-query-file q.sql --template monthly --from news@example.com",
+		},
+	},
+	"status": {
+		synopsis: "producer status --campaign ID [--json] [--watch] [--user USER_ID]",
+		required: []string{"campaign"},
+		positive: []string{"redis-timeout", "startup-timeout", "timeout"},
+		examples: []string{"producer status --campaign 2026-11", "producer status --campaign 2026-11 --watch", "producer status --campaign 2026-11 --user u-42"},
+	},
+	"report": {
+		synopsis: "producer report --campaign ID [--format csv|jsonl]",
+		required: []string{"campaign"},
+		positive: []string{"redis-timeout", "startup-timeout", "timeout"},
+		examples: []string{"producer report --campaign 2026-11 > 2026-11.csv", "producer report --campaign 2026-11 --format jsonl"},
+	},
+	"preview": {
+		synopsis: "producer preview --campaign ID --source SRC --template NAME --user USER_ID [flags]",
+		required: []string{"campaign", "source", "template", "user"},
+		positive: []string{"redis-timeout", "startup-timeout", "timeout"},
+		examples: []string{"producer preview --campaign 2026-11 --source csv:users.csv --template welcome --user u-42"},
+	},
+	"test-send": {
+		synopsis: "producer test-send --campaign ID --source SRC --template NAME --from ADDR --user USER_ID --to ADDR [flags]",
+		required: []string{"campaign", "source", "template", "from", "user", "to"},
+		positive: []string{"redis-timeout", "startup-timeout", "timeout", "ses-timeout"},
+		examples: []string{"producer test-send --campaign 2026-11 --source csv:users.csv --template welcome --from news@example.com --user u-42 --to me@example.com"},
+	},
+	"erase": {
+		synopsis: "producer erase --user USER_ID [--campaign ID] [flags]",
+		required: []string{"user"},
+		positive: []string{"redis-timeout", "startup-timeout", "timeout"},
+		examples: []string{"producer erase --user u-42", "producer erase --user u-42 --campaign 2026-11 --json"},
+	},
+}
+
 // parse binds and parses the flags of a command, then validates them.
 func parse(name string, args []string, stderr io.Writer, lookup func(string) (string, bool), register func(*flag.FlagSet), validate func() error) error {
 	fs := flag.NewFlagSet("producer "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	register(fs)
+	if h, ok := commandHelps[name]; ok {
+		sconfig.Require(fs, h.required...)
+		sconfig.Positive(fs, h.positive...)
+		sconfig.SetUsage(fs, h.synopsis, h.examples...)
+	}
 	if err := sconfig.Parse(fs, args, lookup); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
+		}
+		// Missing or zero flags: add what the command's own checks say
+		// about the other flags, so that every problem is named at once.
+		var fe *sconfig.FlagErrors
+		if errors.As(err, &fe) {
+			err = fe.With(validate())
 		}
 		return usageError{err}
 	}

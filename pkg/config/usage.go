@@ -118,10 +118,60 @@ func lookup(fs *flag.FlagSet, fn, name string) *flag.Flag {
 	return f
 }
 
+// FlagErrors is what Parse found wrong with the flags marked by Require and
+// Positive: every one of them, one line each.
+type FlagErrors struct {
+	// Flags are the names of the flags at fault.
+	Flags []string
+	Errs  []error
+}
+
+func (e *FlagErrors) Error() string   { return errors.Join(e.Errs...).Error() }
+func (e *FlagErrors) Unwrap() []error { return e.Errs }
+
+// With adds the lines of err (a command's own Validate) that are about
+// other flags than e's, so that a caller can report every problem at once
+// without naming a flag twice.
+func (e *FlagErrors) With(err error) error {
+	if err == nil {
+		return e
+	}
+	out := &FlagErrors{Flags: e.Flags, Errs: e.Errs}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		dup := false
+		for _, f := range e.Flags {
+			if mentions(line, f) {
+				dup = true
+				break
+			}
+		}
+		if !dup && strings.TrimSpace(line) != "" {
+			out.Errs = append(out.Errs, errors.New(line))
+		}
+	}
+	return out
+}
+
+// mentions reports whether line names --flag (not a longer flag).
+func mentions(line, flag string) bool {
+	for i := 0; ; {
+		j := strings.Index(line[i:], "--"+flag)
+		if j < 0 {
+			return false
+		}
+		end := i + j + 2 + len(flag)
+		if end == len(line) || !strings.ContainsRune("abcdefghijklmnopqrstuvwxyz0123456789-", rune(line[end])) {
+			return true
+		}
+		i = end
+	}
+}
+
 // checkMarked lists, as one error, every required flag of fs left empty and
 // every positive duration at 0 or below.
 func checkMarked(fs *flag.FlagSet) error {
 	var errs []error
+	var names []string
 	fs.VisitAll(func(f *flag.Flag) {
 		if req, alts := requiredAlternatives(f.Usage); req && strings.TrimSpace(f.Value.String()) == "" {
 			given := false
@@ -134,17 +184,24 @@ func checkMarked(fs *flag.FlagSet) error {
 			case given:
 			case len(alts) > 0:
 				errs = append(errs, fmt.Errorf("--%s is required ($%s), or --%s", f.Name, EnvName(f.Name), strings.Join(alts, " or --")))
+				names = append(names, f.Name)
+				names = append(names, alts...)
 			default:
 				errs = append(errs, fmt.Errorf("--%s is required ($%s)", f.Name, EnvName(f.Name)))
+				names = append(names, f.Name)
 			}
 		}
 		if strings.Contains(f.Usage, positiveMark) {
 			if d, ok := f.Value.(flag.Getter).Get().(time.Duration); ok && d <= 0 {
 				errs = append(errs, fmt.Errorf("--%s must be positive (got %s)", f.Name, d))
+				names = append(names, f.Name)
 			}
 		}
 	})
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return &FlagErrors{Flags: names, Errs: errs}
 }
 
 // SetUsage makes `--help` print the synopsis, the flags (required ones

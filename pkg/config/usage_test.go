@@ -76,6 +76,25 @@ func TestParseUsageErrors(t *testing.T) {
 	}
 }
 
+// TestFlagErrorsWith: a command's own errors are added, except the lines
+// about a flag already named.
+func TestFlagErrorsWith(t *testing.T) {
+	fs, _ := newUsageFlags()
+	err := Parse(fs, []string{"--source", "s"}, func(string) (string, bool) { return "", false })
+	var fe *FlagErrors
+	if !errors.As(err, &fe) {
+		t.Fatalf("Parse error %v is not *FlagErrors", err)
+	}
+	got := fe.With(errors.Join(errors.New("--campaign is required"), errors.New("--format must be csv or jsonl"), errors.New("--template-x is odd"))).Error()
+	want := "--campaign is required ($SENDONCE_CAMPAIGN), or --campaign-from-date\n--template is required ($SENDONCE_TEMPLATE)\n--format must be csv or jsonl\n--template-x is odd"
+	if got != want {
+		t.Errorf("With:\n%s\nwant:\n%s", got, want)
+	}
+	if ExitCode(Usage(fe.With(nil))) != ExitUsage {
+		t.Error("not a usage error")
+	}
+}
+
 func TestExitCode(t *testing.T) {
 	tests := []struct {
 		err  error

@@ -102,6 +102,7 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&f.fenceRetain, "fence-retention", 62*24*time.Hour, "how long settled fence records are kept")
 	fs.StringVar(&f.onAmbiguous, "on-ambiguous", "hold", "hold (report, send nothing) or resend (at-least-once) when SES may have accepted an email")
 	fs.DurationVar(&f.cfg.DrainTimeout, "drain-timeout", 25*time.Second, "how long SIGTERM waits for in-flight work")
+	fs.DurationVar(&f.cfg.SummaryInterval, "summary-interval", sender.DefaultSummaryInterval, "how often to log a summary line: sent, skipped, failed, throttled, rate, in flight (0: off)")
 	fs.DurationVar(&f.sesTimeout, "ses-timeout", 10*time.Second, "timeout of each SES SendEmail call")
 	fs.DurationVar(&f.cfg.AccountRefresh, "account-refresh", time.Minute, "how often SES GetAccount is read (rate ceiling, quota) and paused configuration sets and identities are checked")
 	fs.IntVar(&f.cfg.MaxStopCycles, "stop-cycles", 10, "checks a configuration set or identity that SES refuses may stay refused before its jobs go to the DLQ (reason stopped)")

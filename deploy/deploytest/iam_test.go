@@ -72,9 +72,12 @@ func TestIAMLeastPrivilege(t *testing.T) {
 			file: "producer-policy.json",
 			actions: []string{"athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
 				"glue:GetDatabase", "glue:GetTable", "glue:GetPartitions",
-				"s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"},
+				"s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload",
+				"ses:GetEmailTemplate", "ses:TestRenderEmailTemplate", "ses:GetEmailIdentity"}, // publish's pre-flight checks
 			on: map[string][]string{
 				"athena:StartQueryExecution": {":workgroup/"},
+				"ses:GetEmailTemplate":       {":template/"},
+				"ses:GetEmailIdentity":       {":identity/"},
 				"glue:GetTable":              {":database/", ":table/"},
 				"s3:PutObject":               {"arn:aws:s3:::"},
 			},

@@ -39,4 +39,13 @@ func TestPublishFlagsCampaignFromDate(t *testing.T) {
 
 	_, err = parsePublish(t, append([]string{"--campaign-from-date", "2006-01", "--campaign", "x"}, base...), nil)
 	require.ErrorContains(t, err, "not both")
+	_, err = parsePublish(t, append([]string{"--campaign-from-date", "2006-01"}, base...), map[string]string{"SENDONCE_CAMPAIGN": "x"})
+	require.ErrorContains(t, err, "not both", "a CronJob that still sets SENDONCE_CAMPAIGN is told")
+
+	before := time.Now()
+	cmd, err = parsePublish(t, append([]string{"--campaign", "c", "--expires-after", "168h"}, base...), nil)
+	require.NoError(t, err)
+	require.WithinDuration(t, before.Add(168*time.Hour), cmd.PublishConfig.ExpiresAt, 2*time.Second)
+	_, err = parsePublish(t, append([]string{"--campaign", "c", "--expires-after", "168h", "--expires-at", "2099-01-01T00:00:00Z"}, base...), nil)
+	require.ErrorContains(t, err, "not given with --expires-at")
 }

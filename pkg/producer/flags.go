@@ -115,6 +115,9 @@ type PublishCommand struct {
 	// CampaignFromDate is a Go time layout (--campaign-from-date) that
 	// makes the campaign id from today's UTC date, instead of --campaign.
 	CampaignFromDate string
+	// ExpiresAfter sets the expiry this long after the publish starts
+	// (--expires-after), instead of --expires-at.
+	ExpiresAfter time.Duration
 	// DryRun validates the whole source and publishes nothing (--dry-run).
 	DryRun bool
 	// SkipIdentityCheck skips the From identity pre-flight check;
@@ -143,6 +146,7 @@ func (c *PublishCommand) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FlushTimeout, "flush-timeout", time.Minute, "how long to wait for buffered jobs at the end or after SIGTERM")
 	fs.DurationVar(&c.ProgressEvery, "progress-every", 5*time.Second, "interval of progress log lines when not on a terminal")
 	fs.StringVar(&c.CampaignFromDate, "campaign-from-date", "", "make the campaign id from today's UTC date with this Go time layout, e.g. 2006-01 (2026-11) or usage-2006-01; instead of --campaign (a monthly CronJob)")
+	fs.DurationVar(&c.ExpiresAfter, "expires-after", 0, "the jobs are no longer sent this long after the publish starts, e.g. 168h; instead of --expires-at (0: --expires-at decides)")
 	fs.BoolVar(&c.DryRun, "dry-run", false, "read and validate the whole source, print the rejects report and publish nothing (no Kafka at all); the SES checks still run")
 	fs.BoolVar(&c.SkipIdentityCheck, "skip-identity-check", false, "do not check that the From address or its domain is verified in SES (for a role without ses:GetEmailIdentity)")
 	fs.BoolVar(&c.SkipSESChecks, "skip-ses-checks", false, "skip the pre-flight checks against SES (template exists, renders for the first valid row, From identity verified): for a role without ses:GetEmailTemplate, or no SES at hand")
@@ -166,6 +170,12 @@ func (c *PublishCommand) Validate() error {
 			return err
 		}
 		c.Campaign = id
+	}
+	if c.ExpiresAfter != 0 {
+		if c.ExpiresAfter < 0 || !c.ExpiresAt.T.IsZero() {
+			return fmt.Errorf("--expires-after must be positive and not given with --expires-at (got %s)", c.ExpiresAfter)
+		}
+		c.ExpiresAt.T = time.Now().Add(c.ExpiresAfter).UTC().Truncate(time.Second)
 	}
 	c.PublishConfig.Topics = kafka.Topics{Prefix: c.Common.TopicPrefix}
 	c.PublishConfig.Source = c.Source.Spec

@@ -52,6 +52,9 @@ type Config struct {
 	// UserHashKey keys the user_hash EmailTag (HMAC-SHA256); empty: an
 	// unkeyed hash, which anyone can compute from a user id.
 	UserHashKey []byte
+	// SummaryInterval is how often the sender logs a summary line (sent,
+	// skipped, failed, throttled, rate, in flight); 0: never.
+	SummaryInterval time.Duration
 
 	policy *compiledPolicy
 }
@@ -72,6 +75,7 @@ func DefaultConfig() Config {
 		BookkeepingTimeout: 10 * time.Second,
 		MaxStopCycles:      10,
 		EvictionCheck:      EvictionRequire,
+		SummaryInterval:    DefaultSummaryInterval,
 	}
 }
 
@@ -112,6 +116,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w (got %q)", ErrEviction, c.EvictionCheck)
 	case c.MaxStopCycles < 1:
 		return fmt.Errorf("%w (got %d)", ErrStopCycles, c.MaxStopCycles)
+	case c.SummaryInterval < 0:
+		return fmt.Errorf("--summary-interval must be 0 (off) or positive (got %s)", c.SummaryInterval)
 	}
 	if c.BookkeepingTimeout <= 0 {
 		c.BookkeepingTimeout = 10 * time.Second

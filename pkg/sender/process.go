@@ -184,6 +184,7 @@ func (s *Sender) failed(r *kgo.Record, j *job.Job, tok string, sendErr error) (f
 	}
 	attempt := j.Attempt + 1
 	reason := job.Truncate(sendErr.Error())
+	s.warnFailed(r, j, class, attempt, reason, sendErr)
 
 	switch retry.ActionFor(class) {
 	case retry.ActionRetry:

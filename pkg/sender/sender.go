@@ -180,6 +180,7 @@ func (s *Sender) Run(ctx context.Context, cl *kgo.Client) error {
 
 	commitDone := make(chan struct{})
 	go func() { defer close(commitDone); s.commitLoop(ctx) }()
+	go s.summaryLoop(s.fetchCtx)
 
 	err := s.pollLoop(ctx)
 

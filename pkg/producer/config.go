@@ -17,6 +17,11 @@ type PublishConfig struct {
 	Template         string // SES template name
 	From             string // From address, "Name <addr>" allowed
 	ConfigurationSet string
+	// Priority "high" publishes to the priority lane (<prefix>.jobs.priority),
+	// which senders consume beside the jobs topic: a small urgent campaign
+	// does not wait behind a large one's backlog. "" or "normal": the jobs
+	// topic.
+	Priority string
 	// Source is the source spec, recorded in the campaign record.
 	Source string
 	// ExpiresAt is when the jobs must no longer be sent; zero: never.
@@ -81,6 +86,11 @@ func (c *PublishConfig) Validate() error {
 	if err := ValidateCampaignID(c.Campaign); err != nil {
 		return err
 	}
+	switch c.Priority {
+	case "", PriorityNormal, PriorityHigh:
+	default:
+		return fmt.Errorf("--priority must be normal or high (got %q)", c.Priority)
+	}
 	if !templateRE.MatchString(c.Template) {
 		return fmt.Errorf("%w (got %q)", ErrTemplateName, c.Template)
 	}
@@ -106,4 +116,19 @@ func (c *PublishConfig) Validate() error {
 		return errors.New("--topic-prefix is empty")
 	}
 	return nil
+}
+
+// The values of PublishConfig.Priority (--priority).
+const (
+	PriorityNormal = "normal"
+	PriorityHigh   = "high"
+)
+
+// jobsTopic is where the campaign's jobs go: the priority lane or the
+// jobs topic.
+func (c *PublishConfig) jobsTopic() string {
+	if c.Priority == PriorityHigh {
+		return c.Topics.PriorityJobs()
+	}
+	return c.Topics.Jobs()
 }

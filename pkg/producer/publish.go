@@ -105,7 +105,7 @@ func Publish(ctx context.Context, cfg PublishConfig, d Deps) (Summary, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	p := &publisher{cfg: &cfg, d: d, failed: make(chan struct{}), jobsTopic: cfg.Topics.Jobs(), membersTopic: MembersTopic(cfg.Topics)}
+	p := &publisher{cfg: &cfg, d: d, failed: make(chan struct{}), jobsTopic: cfg.jobsTopic(), membersTopic: MembersTopic(cfg.Topics)}
 	return p.run(ctx)
 }
 

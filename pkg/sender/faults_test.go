@@ -109,6 +109,7 @@ func TestConfigurationSetPauseStopsOnlyItsJobs(t *testing.T) {
 	waitFor(t, 5*time.Second, "the pause to show", func() bool {
 		return testutil.ToFloat64(r.s.m.paused.WithLabelValues(scopeConfigSet)) == 1
 	})
+	time.Sleep(500 * time.Millisecond) // the sends already past the gate land
 	before := srv.Calls()[sesfake.ConfigurationSetPaused.Name]
 	time.Sleep(time.Second) // ten refresh cycles
 	after := srv.Calls()[sesfake.ConfigurationSetPaused.Name]

@@ -107,6 +107,11 @@ func (s *Sender) ClientOpts() []kgo.Opt {
 		kgo.OnPartitionsLost(s.lost),
 		kgo.ProducerLinger(2 * time.Millisecond),
 		kgo.FetchMaxWait(500 * time.Millisecond),
+		// Small fetches per partition: records are handed out in fetch
+		// order, so a big buffered backlog of the jobs topic would make the
+		// priority lane wait behind it. 64 KiB is about 130 jobs a
+		// partition, a fraction of a second of sending.
+		kgo.FetchMaxPartitionBytes(64 << 10),
 		// A killed member holds its partitions until the session times out:
 		// 15s (not 45s) keeps a dead pod from stalling its partitions long.
 		kgo.SessionTimeout(15 * time.Second),

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sendonce/sendonce/pkg/awsconf"
 )
 
 // Client calls SES v2. It is safe for concurrent use.
@@ -34,7 +36,7 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, optFns ...f
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(newHTTPClient()))
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(newHTTPClient()), config.WithLogger(awsconf.Logger(cfg.Log)))
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS config for SES: %w", err)
 	}

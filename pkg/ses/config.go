@@ -2,6 +2,7 @@ package ses
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -14,6 +15,9 @@ type Config struct {
 	// A SendEmail that times out after its request was written is
 	// ambiguous. Default DefaultTimeout.
 	Timeout time.Duration
+	// Log receives the AWS SDK's own log lines (component=aws); nil:
+	// slog.Default().
+	Log *slog.Logger
 }
 
 // Validate checks the config and fills in defaults.

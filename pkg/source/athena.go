@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/athena"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sendonce/sendonce/pkg/awsconf"
 )
 
 // AthenaAPI is the part of the Athena client the reader uses;
@@ -129,7 +131,7 @@ func NewAthena(ctx context.Context, cfg AthenaConfig) (Reader, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadSpec, err)
 	}
 	if cfg.Client == nil {
-		awsCfg, err := config.LoadDefaultConfig(ctx)
+		awsCfg, err := config.LoadDefaultConfig(ctx, config.WithLogger(awsconf.Logger(cfg.Log)))
 		if err != nil {
 			return nil, fmt.Errorf("loading AWS configuration for Athena: %w", err)
 		}

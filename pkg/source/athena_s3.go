@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"github.com/sendonce/sendonce/pkg/awsconf"
 )
 
 // ReadMode says how the result of an Athena query is read.
@@ -54,7 +57,13 @@ var ErrS3Unreadable = errors.New("cannot read the Athena result file from S3")
 // http://127.0.0.1:35000 the SDK's endpoint rules use path-style requests by
 // themselves.
 func NewS3Client(ctx context.Context) (*s3.Client, error) {
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	return NewS3ClientWithLogger(ctx, nil)
+}
+
+// NewS3ClientWithLogger is NewS3Client with the SDK's own log lines going
+// through log (component=aws; nil: slog.Default()).
+func NewS3ClientWithLogger(ctx context.Context, log *slog.Logger) (*s3.Client, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithLogger(awsconf.Logger(log)))
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration for S3: %w", err)
 	}
@@ -96,7 +105,7 @@ func (r *athenaReader) openS3(ctx context.Context, qe *types.QueryExecution) (Re
 		return nil, fmt.Errorf("result location of Athena query %s: %w", r.id, err)
 	}
 	if r.cfg.S3 == nil {
-		c, err := NewS3Client(ctx)
+		c, err := NewS3ClientWithLogger(ctx, r.cfg.Log)
 		if err != nil {
 			return nil, err
 		}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/sendonce/sendonce/pkg/awsconf"
 	sconfig "github.com/sendonce/sendonce/pkg/config"
+	"github.com/sendonce/sendonce/pkg/control"
 	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/metrics"
 	"github.com/sendonce/sendonce/pkg/producer"
@@ -46,6 +47,9 @@ commands:
   preview   render one user's email without sending
   test-send render one user's email and send it to --to, tagged test=true (no fence)
   erase     remove a user's jobs, ledger entries and fence keys (erasure request)
+  pause     park a campaign's jobs on every sender within seconds; others keep sending
+  resume    send a paused campaign again (its parked jobs are published again)
+  cancel    end a campaign's remaining users as cancelled (final)
 
 Run "producer <command> --help" for the flags of a command (required ones
 marked, with examples); "producer --version" for the build.
@@ -96,6 +100,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		err = testSend(ctx, args[1:], stdout, stderr, lookup)
 	case "erase":
 		err = erase(ctx, args[1:], stdout, stderr, lookup)
+	case "pause":
+		err = campaignControl(ctx, "pause", control.Paused, args[1:], stdout, stderr, lookup)
+	case "resume":
+		err = campaignControl(ctx, "resume", control.Active, args[1:], stdout, stderr, lookup)
+	case "cancel":
+		err = campaignControl(ctx, "cancel", control.Cancelled, args[1:], stdout, stderr, lookup)
 	default:
 		fmt.Fprintf(stderr, "producer: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage

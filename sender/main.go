@@ -19,6 +19,7 @@ import (
 
 	"github.com/sendonce/sendonce/pkg/awsconf"
 	"github.com/sendonce/sendonce/pkg/config"
+	"github.com/sendonce/sendonce/pkg/control"
 	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/metrics"
@@ -163,7 +164,18 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s, err := sender.New(f.cfg, sender.Deps{Fence: fnc, Limiter: lim, Mailer: mailer, Log: log, Registerer: reg})
+	// Per-campaign control (producer pause|resume|cancel): a client of its
+	// own, outside the group, follows <prefix>.control.
+	watcher := control.NewWatcher(f.cfg.Topics, log)
+	wcl, err := kafka.NewClient(f.common.KafkaClient("sender-control", log, nil), watcher.ClientOpts()...)
+	if err != nil {
+		return err
+	}
+	defer wcl.Close()
+	wctx, stopWatcher := context.WithCancel(ctx)
+	defer stopWatcher()
+	go watcher.Run(wctx, wcl)
+	s, err := sender.New(f.cfg, sender.Deps{Fence: fnc, Limiter: lim, Mailer: mailer, Log: log, Registerer: reg, Control: watcher})
 	if err != nil {
 		return err
 	}

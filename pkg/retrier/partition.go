@@ -270,7 +270,9 @@ func (p *partition) run() {
 				return
 			}
 			p.r.m.produceErrors.Inc()
-			p.r.log.Warn("producing due jobs failed; will try again", "topic", p.topic, "partition", p.part, "records", len(batch), "err", err)
+			if ok, held := p.r.logs.allow("produce", p.r.clk.Now()); ok {
+				p.r.log.Warn("producing due jobs failed; will try again", "topic", p.topic, "partition", p.part, "records", len(batch), "err", err, "similar_lines_suppressed", held)
+			}
 			retry := make(chan struct{})
 			t := p.r.clk.AfterFunc(p.r.cfg.ProduceBackoff, func() { close(retry) })
 			select {

@@ -148,6 +148,9 @@ func Run(ctx context.Context, o Options, out io.Writer) (Report, error) {
 	}
 	rep.Wall = time.Since(began)
 	rep.WriteText(out, o.Tiers)
+	if rep.Answers, err = answers(ctx, w, campaign, out); err != nil {
+		return rep, err
+	}
 	if !rep.OK() {
 		return rep, ErrCheckFailed
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sendonce/sendonce/pkg/ledger"
 	"github.com/sendonce/sendonce/pkg/producer"
 	"github.com/sendonce/sendonce/pkg/sesfake"
 	"github.com/sendonce/sendonce/pkg/source"
@@ -66,6 +67,23 @@ func TestRunSendsExactlyOneEmailPerValidUser(t *testing.T) {
 	require.Equal(t, 294, rep.Outbox.Files)
 	require.Equal(t, filepath.Join(o.OutboxDir, "usage-2026-10"), rep.Outbox.Dir)
 	require.Contains(t, out.String(), "OK: every valid user got exactly one email")
+
+	// It ends with the per-user lookup (a retried user: its history holds
+	// the throttle and the send) and the report.
+	u := rep.Answers.User
+	require.Equal(t, ledger.Sent, u.State)
+	require.NotEmpty(t, u.MessageID)
+	require.GreaterOrEqual(t, len(u.History), 2, "a retried user was picked")
+	require.GreaterOrEqual(t, u.Attempts, 2)
+	require.NotNil(t, u.Fence)
+	require.Equal(t, u.MessageID, u.Fence.MessageID, "the ledger and the fence agree")
+	require.Equal(t, producer.ReportSummary{Users: 294, ByState: map[ledger.State]int64{ledger.Sent: 294}}, rep.Answers.Report)
+	require.Len(t, rep.Answers.ReportHead, 6)
+	require.Equal(t, "user_id,state,message_id,reason,at", rep.Answers.ReportHead[0])
+	require.Contains(t, out.String(), "$ producer status --campaign usage-2026-10 --user "+u.UserID+"\n")
+	require.Contains(t, out.String(), "message id   "+u.MessageID+"\n")
+	require.Contains(t, out.String(), "$ producer report --campaign usage-2026-10 --format csv\n")
+	require.True(t, strings.HasSuffix(out.String(), "... 289 more rows\nreport: 294 users, sent 294\n"), "the demo ends with the report")
 
 	// A second run into the same outbox starts from an empty campaign
 	// folder, so the check sees that run only; --keep=false removes it.

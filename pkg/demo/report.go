@@ -59,6 +59,8 @@ type Report struct {
 	Status producer.StatusReport
 
 	Outbox OutboxCheck
+	// Answers are the closing per-user lookup and report.
+	Answers Answers
 }
 
 // OK reports whether the guarantee held: every valid user exactly one

@@ -31,7 +31,9 @@ type UserReport struct {
 	// has none yet (a send in flight); "pending" for a published user
 	// that neither knows.
 	State ledger.State `json:"state"`
-	// Attempts is the highest attempt number the ledger recorded.
+	// Attempts is how many send attempts the ledger shows: a retrying
+	// entry carries the attempts made, a settling one the attempts made
+	// before its own.
 	Attempts  int    `json:"attempts"`
 	MessageID string `json:"message_id"`
 	Reason    string `json:"reason"`
@@ -125,7 +127,7 @@ func (r *UserReport) settle() {
 		r.FirstAt, r.LastAt = &first.At, &last.At
 		r.State, r.Reason = last.State, last.Reason
 		for _, e := range r.History {
-			r.Attempts = max(r.Attempts, e.Attempt)
+			r.Attempts = max(r.Attempts, attemptsOf(e))
 			if e.MessageID != "" {
 				r.MessageID = e.MessageID
 			}
@@ -142,6 +144,19 @@ func (r *UserReport) settle() {
 	if r.State == "" && r.Published {
 		r.State = pendingState
 	}
+}
+
+// attemptsOf is the send attempts an entry shows (see ledgerRecord and
+// retryRecords in pkg/sender): a settling entry is written with the job's
+// attempts before this one, a retrying entry with the attempts made.
+func attemptsOf(e ledger.Entry) int {
+	switch e.State {
+	case ledger.Sent, ledger.Failed, ledger.Ambiguous, ledger.DeadLettered:
+		return e.Attempt + 1
+	case ledger.Retrying:
+		return e.Attempt
+	}
+	return 0
 }
 
 func fenceState(rec fence.Record) *FenceState {
@@ -221,7 +236,11 @@ func (r UserReport) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "history (ledger, oldest first):\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, e := range r.History {
-		fmt.Fprintf(tw, "  %s\t%s\tattempt %d\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.State, e.Attempt, dash(e.MessageID), dash(e.Reason))
+		attempt := "-"
+		if n := attemptsOf(e); n > 0 {
+			attempt = fmt.Sprintf("attempt %d", n)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.State, attempt, dash(e.MessageID), dash(e.Reason))
 	}
 	return tw.Flush()
 }

@@ -39,7 +39,9 @@ func TestUserStatus(t *testing.T) {
 	t0 := time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC)
 	produceLedger(t, e,
 		ledger.Entry{Campaign: c, UserID: "u1", State: ledger.Retrying, At: t0, Attempt: 1, Reason: "ses: TooManyRequestsException: rate exceeded"},
-		ledger.Entry{Campaign: c, UserID: "u1", State: ledger.Sent, At: t0.Add(30 * time.Second), Attempt: 2, MessageID: "0100-m1"},
+		// As the sender writes them: the retry carries the attempts made (1),
+		// the send the attempts before it (1).
+		ledger.Entry{Campaign: c, UserID: "u1", State: ledger.Sent, At: t0.Add(30 * time.Second), Attempt: 1, MessageID: "0100-m1"},
 		ledger.Entry{Campaign: "other", UserID: "u1", State: ledger.Failed, At: t0},
 		ledger.Entry{Campaign: c + "x", UserID: "u1", State: ledger.Failed, At: t0},
 	)
@@ -69,7 +71,8 @@ func TestUserStatus(t *testing.T) {
 	var text bytes.Buffer
 	require.NoError(t, rep.WriteText(&text))
 	for _, want := range []string{"state        sent\n", "attempts     2\n", "message id   0100-m1\n", "fence        sent at ", "history (ledger, oldest first):",
-		"2026-11-01T06:00:00Z  retrying  attempt 1  -        ses: TooManyRequestsException: rate exceeded"} {
+		"2026-11-01T06:00:00Z  retrying  attempt 1  -        ses: TooManyRequestsException: rate exceeded",
+		"2026-11-01T06:00:30Z  sent      attempt 2  0100-m1  -"} {
 		require.Contains(t, text.String(), want)
 	}
 	var js bytes.Buffer

@@ -169,7 +169,7 @@ func TestStatusCountsTheLedger(t *testing.T) {
 
 	var js, text bytes.Buffer
 	require.NoError(t, rep.WriteJSON(&js))
-	require.JSONEq(t, `{"campaign":"2026-11","published":5,"sent":2,"failed":0,"retrying":1,"dead_lettered":1,"expired":1,"ambiguous":0,"pending":1,"complete":false}`, js.String())
+	require.JSONEq(t, `{"campaign":"2026-11","published":5,"sent":2,"failed":0,"retrying":1,"dead_lettered":1,"expired":1,"ambiguous":0,"cancelled":0,"control":"active","pending":1,"complete":false}`, js.String())
 	require.NoError(t, rep.WriteText(&text))
 	require.Contains(t, text.String(), "dead_lettered  1\n")
 	require.Contains(t, text.String(), "publish run    published")
@@ -180,7 +180,7 @@ func TestStatusCountsTheLedger(t *testing.T) {
 	produceLedger(t, e, ledger.Entry{Campaign: c, UserID: "u1", State: "cancelled", At: at})
 	rep, err = Status(ctx, e.cl, e.topics, c)
 	require.NoError(t, err)
-	require.Equal(t, StatusReport{Campaign: c, Published: 4, Sent: 1, DeadLettered: 1, Expired: 1, Complete: true, Record: rep.Record}, rep)
+	require.Equal(t, StatusReport{Campaign: c, Published: 4, Sent: 1, DeadLettered: 1, Expired: 1, Cancelled: 1, Complete: true, Record: rep.Record}, rep)
 }
 
 // TestStatusWithoutMembershipRecords: a campaign published before the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sendonce/sendonce/pkg/control"
 	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/ledger"
 )
@@ -27,6 +28,12 @@ type StatusReport struct {
 	DeadLettered int64 `json:"dead_lettered"`
 	Expired      int64 `json:"expired"`
 	Ambiguous    int64 `json:"ambiguous"`
+	// Cancelled counts the users a cancel ended before they were sent.
+	Cancelled int64 `json:"cancelled"`
+	// Control is the operator's decision for the campaign (producer
+	// pause|resume|cancel): paused or cancelled; empty while active (the
+	// JSON says "active").
+	Control string `json:"control"`
 	// Pending counts the published users with no terminal state yet: no
 	// ledger entry, retrying or redriven.
 	Pending int64 `json:"pending"`
@@ -42,11 +49,7 @@ type StatusReport struct {
 	FromRecord bool `json:"-"`
 }
 
-// cancelled is the state the operator contract lists as terminal for
-// cancelled campaigns; counted as terminal should a writer record it.
-const cancelled ledger.State = "cancelled"
-
-func terminal(s ledger.State) bool { return s.Terminal() || s == cancelled }
+func terminal(s ledger.State) bool { return s.Terminal() }
 
 // Status reads the campaign record, the campaign's membership records and
 // the ledger (the last entry of each user wins), and counts the members per
@@ -89,6 +92,14 @@ func status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign s
 	}
 	rep.Sent, rep.Failed, rep.DeadLettered = byState[ledger.Sent], byState[ledger.Failed], byState[ledger.DeadLettered]
 	rep.Expired, rep.Ambiguous = byState[ledger.Expired], byState[ledger.Ambiguous]
+	rep.Cancelled = byState[ledger.Cancelled]
+	ctl, err := control.Read(ctx, cl, topics)
+	if err != nil {
+		return rep, nil, err
+	}
+	if st, ok := ctl[campaign]; ok && st != control.Active {
+		rep.Control = string(st)
+	}
 	rep.Retrying = byState[ledger.Retrying] + byState[ledger.Redriven]
 	rep.Pending = max(rep.Published-settled, 0)
 	rep.Complete = rep.Published > 0 && rec != nil && rec.Status == StatusPublished && rep.Pending == 0
@@ -97,6 +108,9 @@ func status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign s
 
 // WriteJSON writes the report as one JSON object and a newline.
 func (r StatusReport) WriteJSON(w io.Writer) error {
+	if r.Control == "" {
+		r.Control = string(control.Active)
+	}
 	return json.NewEncoder(w).Encode(r)
 }
 
@@ -120,9 +134,12 @@ func (r StatusReport) WriteText(w io.Writer) error {
 		n    int64
 	}{
 		{"published", r.Published}, {"sent", r.Sent}, {"failed", r.Failed}, {"retrying", r.Retrying},
-		{"dead_lettered", r.DeadLettered}, {"expired", r.Expired}, {"ambiguous", r.Ambiguous}, {"pending", r.Pending},
+		{"dead_lettered", r.DeadLettered}, {"expired", r.Expired}, {"ambiguous", r.Ambiguous}, {"cancelled", r.Cancelled}, {"pending", r.Pending},
 	} {
 		fmt.Fprintf(tw, "%s\t%d\n", row.name, row.n)
+	}
+	if r.Control != "" {
+		fmt.Fprintf(tw, "control\t%s\n", r.Control)
 	}
 	fmt.Fprintf(tw, "complete\t%t\n", r.Complete)
 	return tw.Flush()

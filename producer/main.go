@@ -139,14 +139,24 @@ type commandHelp struct {
 	synopsis string
 	required []string
 	positive []string
+	// hidden are shared flags the command never uses: still accepted (one
+	// configuration fits every command), not offered in --help.
+	hidden   []string
 	examples []string
 }
+
+// Shared flags of commands without Redis, or without Kafka either.
+var (
+	noRedis = []string{"redis-*"}
+	noKafka = []string{"redis-*", "brokers", "kafka-*", "startup-timeout", "metrics-addr"}
+)
 
 var commandHelps = map[string]commandHelp{
 	"publish": {
 		synopsis: "producer publish --campaign ID --source SRC --template NAME --from ADDR [flags]",
 		required: []string{"campaign|campaign-from-date", "source", "template", "from"},
-		positive: []string{"redis-timeout", "startup-timeout", "connect-timeout", "flush-timeout", "progress-every"},
+		positive: []string{"startup-timeout", "connect-timeout", "flush-timeout", "progress-every"},
+		hidden:   noRedis,
 		examples: []string{
 			"producer publish --campaign 2026-11 --source csv:users.csv --template welcome --from news@example.com",
 			"producer publish --campaign 2026-11 --source csv:users.csv --template welcome --from news@example.com --dry-run",
@@ -162,19 +172,22 @@ var commandHelps = map[string]commandHelp{
 	"report": {
 		synopsis: "producer report --campaign ID [--format csv|jsonl]",
 		required: []string{"campaign"},
-		positive: []string{"redis-timeout", "startup-timeout", "timeout"},
+		positive: []string{"startup-timeout", "timeout"},
+		hidden:   noRedis,
 		examples: []string{"producer report --campaign 2026-11 > 2026-11.csv", "producer report --campaign 2026-11 --format jsonl"},
 	},
 	"preview": {
 		synopsis: "producer preview --campaign ID --source SRC --template NAME --user USER_ID [flags]",
 		required: []string{"campaign", "source", "template", "user"},
-		positive: []string{"redis-timeout", "startup-timeout", "timeout"},
+		positive: []string{"timeout"},
+		hidden:   noKafka,
 		examples: []string{"producer preview --campaign 2026-11 --source csv:users.csv --template welcome --user u-42"},
 	},
 	"test-send": {
 		synopsis: "producer test-send --campaign ID --source SRC --template NAME --from ADDR --user USER_ID --to ADDR [flags]",
 		required: []string{"campaign", "source", "template", "from", "user", "to"},
-		positive: []string{"redis-timeout", "startup-timeout", "timeout", "ses-timeout"},
+		positive: []string{"timeout", "ses-timeout"},
+		hidden:   noKafka,
 		examples: []string{"producer test-send --campaign 2026-11 --source csv:users.csv --template welcome --from news@example.com --user u-42 --to me@example.com"},
 	},
 	"erase": {
@@ -193,6 +206,7 @@ func parse(name string, args []string, stderr io.Writer, lookup func(string) (st
 	if h, ok := commandHelps[name]; ok {
 		sconfig.Require(fs, h.required...)
 		sconfig.Positive(fs, h.positive...)
+		sconfig.Hide(fs, h.hidden...)
 		sconfig.SetUsage(fs, h.synopsis, h.examples...)
 	}
 	if err := sconfig.Parse(fs, args, lookup); err != nil {

@@ -46,3 +46,48 @@ func TestUsageRequiredFlagsAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpOffersOnlyUsedFlags: publish and report do not offer the Redis
+// flags, preview and test-send neither Redis nor Kafka flags; they are
+// still accepted (one configuration fits every command). status (--user
+// reads the fence) keeps them.
+func TestHelpOffersOnlyUsedFlags(t *testing.T) {
+	noEnv := func(string) (string, bool) { return "", false }
+	tests := []struct {
+		cmd     string
+		offered []string
+		hidden  []string
+	}{
+		{"publish", []string{"-brokers", "-kafka-ca-file"}, []string{"-redis-url", "-redis-timeout", "-redis-ca-file"}},
+		{"report", []string{"-brokers"}, []string{"-redis-url"}},
+		{"preview", []string{"-source", "-template"}, []string{"-brokers", "-kafka-ca-file", "-redis-url", "-startup-timeout", "-metrics-addr"}},
+		{"test-send", []string{"-to"}, []string{"-brokers", "-redis-url"}},
+		{"status", []string{"-brokers", "-redis-url"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cmd, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := run(context.Background(), []string{tt.cmd, "--help"}, &out, &errOut, noEnv); code != exitOK {
+				t.Fatalf("--help: exit %d", code)
+			}
+			help := errOut.String()
+			for _, f := range tt.offered {
+				if !strings.Contains(help, "  "+f+" ") {
+					t.Errorf("%s --help does not offer %s", tt.cmd, f)
+				}
+			}
+			for _, f := range tt.hidden {
+				if strings.Contains(help, "  "+f+" ") {
+					t.Errorf("%s --help offers %s, which it does not use", tt.cmd, f)
+				}
+			}
+		})
+	}
+	// Still accepted: a shared configuration with Redis and Kafka flags
+	// gets past flag parsing to the command's own checks.
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"preview", "--brokers", "b:9092", "--redis-url", "redis://r:6379/0", "--redis-timeout", "1s"}, &out, &errOut, noEnv)
+	if code != exitUsage || strings.Contains(errOut.String(), "not defined") || !strings.Contains(errOut.String(), "--campaign is required") {
+		t.Errorf("preview with shared flags: exit %d, %s", code, errOut.String())
+	}
+}

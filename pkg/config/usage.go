@@ -204,13 +204,48 @@ func checkMarked(fs *flag.FlagSet) error {
 	return &FlagErrors{Flags: names, Errs: errs}
 }
 
-// SetUsage makes `--help` print the synopsis, the flags (required ones
-// marked "(required)", each with its environment variable) and examples.
+// hiddenMark starts the help text of a flag the command does not use.
+const hiddenMark = "(not used by this command) "
+
+// Hide marks flags of fs that the command never uses (the shared flags of
+// RegisterCommon a command has no use for: Redis flags where it does not
+// use Redis, Kafka flags where it does not use Kafka). They are still
+// accepted, so that one configuration (flags or environment) fits every
+// command, but --help (SetUsage) does not offer them. A name ending in "*"
+// is a prefix ("redis-*"); names fs does not define are skipped.
+func Hide(fs *flag.FlagSet, names ...string) {
+	fs.VisitAll(func(f *flag.Flag) {
+		for _, n := range names {
+			match := f.Name == n
+			if p, ok := strings.CutSuffix(n, "*"); ok {
+				match = strings.HasPrefix(f.Name, p)
+			}
+			if match && !strings.HasPrefix(f.Usage, hiddenMark) {
+				f.Usage = hiddenMark + f.Usage
+			}
+		}
+	})
+}
+
+// Hidden reports whether Hide marked the flag.
+func Hidden(f *flag.Flag) bool { return strings.HasPrefix(f.Usage, hiddenMark) }
+
+// SetUsage makes `--help` print the synopsis, the flags the command uses
+// (required ones marked "(required)", each with its environment variable)
+// and examples.
 func SetUsage(fs *flag.FlagSet, synopsis string, examples ...string) {
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "usage: %s\n\nflags:\n", synopsis)
-		fs.PrintDefaults()
+		shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+		shown.SetOutput(w)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !Hidden(f) {
+				shown.Var(f.Value, f.Name, f.Usage)
+				shown.Lookup(f.Name).DefValue = f.DefValue
+			}
+		})
+		shown.PrintDefaults()
 		printExamples(w, examples)
 	}
 }

@@ -95,6 +95,40 @@ func TestFlagErrorsWith(t *testing.T) {
 	}
 }
 
+// TestHideKeepsFlagsButDoesNotOfferThem: a hidden flag is still accepted
+// (flag or environment) but --help does not list it.
+func TestHideKeepsFlagsButDoesNotOfferThem(t *testing.T) {
+	fs, _ := newUsageFlags()
+	redisURL := fs.String("redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
+	fs.String("redis-ca-file", "", "CA")
+	brokers := fs.String("brokers", "127.0.0.1:9092", "brokers")
+	Hide(fs, "redis-*", "brokers", "nosuch")
+	env := map[string]string{"KAFKA_BROKERS": "b:9092"}
+	err := Parse(fs, []string{"--campaign", "c", "--source", "s", "--template", "t", "--redis-url", "redis://r:1/0"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("Parse with hidden flags: %v", err)
+	}
+	if *redisURL != "redis://r:1/0" || *brokers != "b:9092" {
+		t.Errorf("hidden flags not set: %q %q", *redisURL, *brokers)
+	}
+	fs2, out2 := newUsageFlags()
+	fs2.String("redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
+	fs2.Duration("redis-timeout", 2*time.Second, "timeout")
+	Hide(fs2, "redis-*")
+	if err := Parse(fs2, []string{"--help"}, func(string) (string, bool) { return "", false }); !errors.Is(err, flag.ErrHelp) {
+		t.Fatal(err)
+	}
+	help := out2.String()
+	if strings.Contains(help, "redis") {
+		t.Errorf("help offers a hidden flag:\n%s", help)
+	}
+	for _, w := range []string{"-campaign string", "(required) SES template", "-drain-timeout duration", "(default 25s)"} {
+		if !strings.Contains(help, w) {
+			t.Errorf("help lacks %q:\n%s", w, help)
+		}
+	}
+}
+
 func TestExitCode(t *testing.T) {
 	tests := []struct {
 		err  error

@@ -74,9 +74,10 @@ func runRetrier(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := retrier.DefaultConfig()
 	config.RegisterCommon(fs, &common, ":9091")
 	cfg.RegisterFlags(fs)
-	config.Positive(fs, "redis-timeout", "startup-timeout", "drain-timeout", "commit-interval", "depth-interval", "paused-wake", "fence-retention", "dlq-retention")
+	config.Positive(fs, "startup-timeout", "drain-timeout", "commit-interval", "depth-interval", "paused-wake", "fence-retention", "dlq-retention")
+	config.Hide(fs, "redis-*") // accepted (one configuration for every command), never used by run
 	config.SetUsage(fs, "retrier run [flags]",
-		"retrier run --brokers b-1.msk:9092 --redis-url rediss://redis:6379/0",
+		"retrier run --brokers b-1.msk:9094 --kafka-tls",
 		"retrier run --retry-tiers 30s,2m,10m,1h --log-format json")
 	if err := config.Parse(fs, args, nil); err != nil {
 		return err

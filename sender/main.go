@@ -232,7 +232,8 @@ func runReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	toTime := fs.String("to-time", "", "reset to the first job at or after this RFC3339 time")
 	fenceRetain := fs.Duration("fence-retention", fence.DefaultRetention, "how long settled fence records are kept (as on sender run); a replay of older jobs is refused without --force")
 	force := fs.Bool("force", false, "replay jobs older than --fence-retention anyway (their fence keys may have expired: they may be sent again)")
-	config.Positive(fs, "redis-timeout", "startup-timeout", "fence-retention")
+	config.Positive(fs, "startup-timeout", "fence-retention")
+	config.Hide(fs, "redis-*") // accepted (one configuration for every command), never used by replay
 	config.SetUsage(fs, "sender replay --to earliest | --to-time RFC3339 [flags]",
 		"sender replay --to earliest",
 		"sender replay --to-time 2026-11-30T08:00:00Z")

@@ -26,6 +26,12 @@ func (s *Sender) checkRedisAtStart(ctx context.Context) error {
 	switch {
 	case errors.Is(err, fence.ErrConfigCommand):
 		problem = fmt.Errorf("%w: cannot read maxmemory-policy (%v); if CONFIG is disabled (managed Redis), make sure the policy is noeviction and pass --redis-eviction-check warn", ErrEvictingRedis, err)
+	case errors.Is(err, fence.ErrUnavailable):
+		// Redis is away (a failover, a restart): the sender waits for it
+		// like every step does; the check runs again every
+		// --account-refresh.
+		s.log.Warn("cannot check Redis's eviction policy yet: Redis is unreachable; checking again every --account-refresh", "err", err)
+		return nil
 	case err != nil:
 		return fmt.Errorf("checking Redis (is REDIS_URL right and Redis up?): %w", err)
 	case ev.Policy != fence.NoEviction:

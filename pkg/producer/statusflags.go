@@ -47,7 +47,7 @@ type ReportCommand struct {
 // RegisterFlags binds every flag of report.
 func (c *ReportCommand) RegisterFlags(fs *flag.FlagSet) {
 	config.RegisterCommon(fs, &c.Common, "")
-	fs.StringVar(&c.Campaign, "campaign", "", "campaign id (required)")
+	fs.StringVar(&c.Campaign, "campaign", "", "campaign id")
 	fs.StringVar(&c.Format, "format", FormatCSV, "csv or jsonl: one row per user (user_id, state, message_id, reason, at) on stdout")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Minute, "how long to read the membership and the ledger")
 }

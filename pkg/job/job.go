@@ -74,16 +74,31 @@ func (j *Job) Validate() error {
 	return nil
 }
 
-// Encode returns the JSON value of the job.
+// Encode returns the JSON value of the job: what json.Marshal writes, byte
+// for byte (see appendJSON).
 func (j *Job) Encode() ([]byte, error) {
+	b, _, err := j.encode()
+	return b, err
+}
+
+// encode is Encode that also gives the user id's offset in the value, or -1
+// when the id is not there as it is (escaped, or encoded by json.Marshal).
+func (j *Job) encode() ([]byte, int, error) {
 	if j.Version == 0 {
 		j.Version = SchemaVersion
 	}
+	if b, at, ok := j.appendJSONAt(make([]byte, 0, j.sizeHint())); ok {
+		at++ // past the quote
+		if at+len(j.UserID) < len(b) && string(b[at:at+len(j.UserID)]) == j.UserID && b[at+len(j.UserID)] == '"' {
+			return b, at, nil
+		}
+		return b, -1, nil
+	}
 	b, err := json.Marshal(j)
 	if err != nil {
-		return nil, fmt.Errorf("encoding job for user %q: %w", j.UserID, err)
+		return nil, -1, fmt.Errorf("encoding job for user %q: %w", j.UserID, err)
 	}
-	return b, nil
+	return b, -1, nil
 }
 
 // Decode parses and validates a job value. Errors wrap ErrMalformed.

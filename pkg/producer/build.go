@@ -26,6 +26,10 @@ const (
 	// id): the unsubscribe endpoint checks it, so that a link cannot be
 	// made up for a guessable user id (--unsubscribe-key-file).
 	PlaceholderToken = "{{token}}"
+	// PlaceholderCampaign is the campaign id, so that one endpoint can
+	// verify the {{token}} of every campaign (a date-named campaign,
+	// --campaign-from-date, is not known when the URL is written).
+	PlaceholderCampaign = "{{campaign}}"
 )
 
 // builder makes the job of a valid row; everything but the row is fixed for
@@ -83,6 +87,7 @@ func urlEscape(s string) string {
 // unsubscribeLink is the user's unsubscribe URL, {{token}} included.
 func unsubscribeLink(cfg *PublishConfig, userID, email string) string {
 	u := UnsubscribeURL(cfg.UnsubscribeURL, userID, email)
+	u = strings.ReplaceAll(u, PlaceholderCampaign, urlEscape(cfg.Campaign))
 	if strings.Contains(u, PlaceholderToken) {
 		u = strings.ReplaceAll(u, PlaceholderToken, pseudonym.UnsubscribeToken(cfg.UnsubscribeKey, cfg.Campaign, userID))
 	}
@@ -111,7 +116,7 @@ func checkUnsubscribeURL(tmpl string, haveKey bool) error {
 	if !strings.Contains(tmpl, PlaceholderUserID) && !strings.Contains(tmpl, PlaceholderEmail) {
 		return fmt.Errorf("--unsubscribe-url %q must contain %s or %s, so that the one-click POST says who unsubscribes", tmpl, PlaceholderUserID, PlaceholderEmail)
 	}
-	u, err := url.Parse(UnsubscribeURL(tmpl, "u", "u@example.com"))
+	u, err := url.Parse(strings.ReplaceAll(UnsubscribeURL(tmpl, "u", "u@example.com"), PlaceholderCampaign, "c"))
 	if err != nil {
 		return fmt.Errorf("--unsubscribe-url %q: %w", tmpl, err)
 	}

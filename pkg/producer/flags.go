@@ -136,7 +136,7 @@ func (c *PublishCommand) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ConfigurationSet, "configuration-set", "", "SES configuration set (empty: none)")
 	fs.StringVar(&c.Priority, "priority", "normal", "normal, or high: publish to the priority lane <prefix>.jobs.priority, which the senders consume beside the jobs topic so that this campaign never waits behind another's backlog")
 	fs.Var(&c.ExpiresAt, "expires-at", "RFC 3339 time after which the jobs are no longer sent (empty: never)")
-	fs.StringVar(&c.UnsubscribeURL, "unsubscribe-url", "", "one-click unsubscribe https URL with {{user_id}} and/or {{email}}, and {{token}} (an HMAC of campaign and user, see --unsubscribe-key-file); adds List-Unsubscribe and List-Unsubscribe-Post (empty: none)")
+	fs.StringVar(&c.UnsubscribeURL, "unsubscribe-url", "", "one-click unsubscribe https URL with {{user_id}} and/or {{email}}, and {{token}} (an HMAC of campaign and user, see --unsubscribe-key-file), optionally {{campaign}}; adds List-Unsubscribe and List-Unsubscribe-Post (empty: none)")
 	fs.StringVar(&c.UnsubscribeKeyFile, "unsubscribe-key-file", "", "file holding the secret key (at least 32 bytes) that signs the {{token}} of --unsubscribe-url; the unsubscribe endpoint checks it with the same key")
 	fs.IntVar(&c.MaxRejects, "max-rejects", -1, "exit non-zero (after publishing every valid row) when more rows than this are rejected; -1: no limit")
 	fs.StringVar(&c.RejectsFile, "rejects-file", "", "also write the rejects report to this file as JSON lines (it always goes to the <prefix>.rejects topic)")

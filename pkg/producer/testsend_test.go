@@ -32,7 +32,7 @@ func TestTestSend(t *testing.T) {
 	srv, cl := fakeSES(t)
 	require.NoError(t, srv.CreateTemplate("monthly_news", "Hi {{first_name}}", "", "Hello {{first_name}}"))
 	cfg := testConfig()
-	cfg.UnsubscribeURL = "https://example.com/u/{{user_id}}?t={{token}}"
+	cfg.UnsubscribeURL = "https://example.com/u/{{user_id}}?c={{campaign}}&t={{token}}"
 	cfg.UnsubscribeKey = bytes.Repeat([]byte("k"), 32)
 
 	res, err := TestSend(context.Background(), cfg, csvSource(t, 10), "u7", "qa@example.org", cl)
@@ -49,7 +49,7 @@ func TestTestSend(t *testing.T) {
 	require.Equal(t, map[string]string{"campaign": "2026-11", "test": "true"}, m.Tags, "tagged as a test, without the user hash the sender tags")
 	require.Equal(t, "marketing", m.ConfigurationSet)
 	require.Contains(t, m.Headers, sesfake.Header{Name: HeaderListUnsubscribe,
-		Value: "<https://example.com/u/u7?t=" + pseudonym.UnsubscribeToken(cfg.UnsubscribeKey, "2026-11", "u7") + ">"}, "the user's own unsubscribe link")
+		Value: "<https://example.com/u/u7?c=2026-11&t=" + pseudonym.UnsubscribeToken(cfg.UnsubscribeKey, "2026-11", "u7") + ">"}, "the user's own unsubscribe link")
 
 	var out bytes.Buffer
 	require.NoError(t, res.WriteText(&out))

@@ -7,16 +7,21 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/job"
 	"github.com/sendonce/sendonce/pkg/retry"
 	"github.com/sendonce/sendonce/pkg/ses"
+	"github.com/sendonce/sendonce/pkg/sesfake"
 )
 
 // tickClock is a clock whose After fires when the test says: tick moves
@@ -181,4 +186,68 @@ func TestWarnFailedRateLimited(t *testing.T) {
 	require.Equal(t, string(retry.Permanent), lines[1]["class"])
 	require.Equal(t, "MessageRejected: Email address is not verified", lines[1]["reason"])
 	require.Equal(t, 4.0, lines[2]["similar_lines_suppressed"], "the four held back are counted")
+}
+
+// TestRunningSenderSaysWhatHappens runs a sender whose SES rejects one
+// campaign's emails (the wrong-template mistake: every user fails): its
+// log has one WARN for the reason, with the held-back count, not one per
+// user, and summary lines that count the sent and the failed.
+func TestRunningSenderSaysWhatHappens(t *testing.T) {
+	e, srv := unitEnv(t, sesfake.Config{Fault: func(r *sesfake.SendRequest) *sesfake.Fault {
+		if len(r.To) > 0 && strings.HasSuffix(r.To[0], "@bad.example") {
+			return sesfake.Reject
+		}
+		return nil
+	}})
+	e.publish("good", 20, "example.com")
+	e.publish("bad", 30, "bad.example")
+
+	buf := &syncBuffer{}
+	cfg := e.cfg
+	cfg.SummaryInterval = 100 * time.Millisecond
+	fnc, err := fence.New(e.rdb, fence.Config{Prefix: e.topics.Prefix}, nil)
+	require.NoError(t, err)
+	mailer, err := ses.New(context.Background(), ses.Config{}, nil, func(o *sesv2.Options) { o.BaseEndpoint = aws.String(e.sesURL) })
+	require.NoError(t, err)
+	s, err := New(cfg, Deps{Fence: fnc, Mailer: mailer, Log: slog.New(slog.NewJSONHandler(buf, nil))})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, e.client(s.ClientOpts()...)) }()
+	waitFor(t, 30*time.Second, "every job settled", func() bool {
+		st := e.ledgerStates("bad")
+		return srv.Count() >= 20 && len(st) == 30 && len(e.ledgerStates("good")) == 20
+	})
+	// Settled when written to the ledger; the next summary line counts it.
+	n := len(buf.lines(t))
+	waitFor(t, 10*time.Second, "a summary line after every job settled", func() bool {
+		for _, l := range buf.lines(t)[n:] {
+			if l["total_sent"] != nil {
+				return true
+			}
+		}
+		return false
+	})
+	cancel()
+	require.NoError(t, <-done)
+
+	var warns, summaries []map[string]any
+	var failed float64
+	for _, l := range buf.lines(t) {
+		switch {
+		case l["level"] == "WARN" && l["class"] != nil:
+			warns = append(warns, l)
+		case l["total_sent"] != nil:
+			summaries = append(summaries, l)
+			failed += l["failed"].(float64)
+		}
+	}
+	require.Len(t, warns, 1, "30 users failed for one reason within the interval: one line")
+	require.Equal(t, string(retry.Permanent), warns[0]["class"])
+	require.Equal(t, "MessageRejected", warns[0]["code"])
+	require.Contains(t, warns[0]["reason"], "Email address is not verified")
+	require.Equal(t, "bad", warns[0]["campaign"])
+	require.NotEmpty(t, summaries)
+	require.Equal(t, 30.0, failed, "the summary lines count every failure once")
+	require.Equal(t, 20.0, summaries[len(summaries)-1]["total_sent"])
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -69,6 +70,19 @@ func TestStatusReportCommands(t *testing.T) {
 	require.Equal(t, exitOK, code, errOut)
 	require.Contains(t, out, "0.0% settled")
 	require.Contains(t, out, "unknown: nothing settled")
+
+	// --watch, not on a terminal: one line per read, until Ctrl-C (here a
+	// deadline), which is not an error.
+	wctx, wcancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer wcancel()
+	var wout, werr bytes.Buffer
+	code = run(wctx, cmd("status", "--campaign", "2026-11", "--watch", "--interval", "50ms"), &wout, &werr, noEnv)
+	require.Equal(t, exitOK, code, werr.String())
+	lines := strings.Split(strings.TrimSuffix(wout.String(), "\n"), "\n")
+	require.GreaterOrEqual(t, len(lines), 2, wout.String())
+	for _, l := range lines {
+		require.Contains(t, l, "campaign 2026-11: 0.0% settled, published 2")
+	}
 
 	// The fence is unreachable here: the lookup still answers from the
 	// ledger and the membership, and says so.

@@ -81,6 +81,7 @@ func TestWalkthrough(t *testing.T) {
 	err = cmd.Run()
 	out := stdout.String()
 	require.NoError(t, err, "the walkthrough failed\nstdout:\n%s\nstderr:\n%s", out, stderr.String())
+	t.Logf("the walkthrough's output:\n%s", out)
 
 	// What the page promises, checked on what the commands printed.
 	for _, want := range []string{

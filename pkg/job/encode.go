@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -59,12 +60,12 @@ func (j *Job) appendJSONAt(dst []byte) (_ []byte, userAt int, _ bool) {
 	}
 	dst = append(dst, `,"created_at":`...)
 	var ok bool
-	if dst, ok = appendTime(dst, j.CreatedAt); !ok {
+	if dst, ok = appendTime(dst, j.CreatedAt, &lastCreated); !ok {
 		return dst, userAt, false
 	}
 	if j.ExpiresAt != nil {
 		dst = append(dst, `,"expires_at":`...)
-		if dst, ok = appendTime(dst, *j.ExpiresAt); !ok {
+		if dst, ok = appendTime(dst, *j.ExpiresAt, &lastExpires); !ok {
 			return dst, userAt, false
 		}
 	}
@@ -88,11 +89,26 @@ func (j *Job) sizeHint() int {
 	if len(j.Headers) > 0 {
 		n += len(`,"headers":{}`)
 		for k, v := range j.Headers {
-			n += len(k) + len(v) + len(`"":"",`)
+			n += len(k) + len(v) + len(`"":"",`) + escapes(k) + escapes(v)
 		}
 	}
 	if j.ExpiresAt != nil {
 		n += len(`,"expires_at":`) + timeLen(*j.ExpiresAt)
+	}
+	return n
+}
+
+// escapes is how much longer the escaping of the ASCII in s makes it:
+// header values are <URL>, and < and > take six bytes each.
+func escapes(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '<' || c == '>' || c == '&' || c < 0x20:
+			n += 5
+		case c == '"' || c == '\\':
+			n++
+		}
 	}
 	return n
 }
@@ -142,8 +158,30 @@ func appendHeaders(dst []byte, h map[string]string) []byte {
 }
 
 // appendTime writes t as time.Time.MarshalJSON does, and says false for the
-// times it refuses (a year outside [0,9999], a zone hour outside [0,23]).
-func appendTime(dst []byte, t time.Time) ([]byte, bool) {
+// times it refuses (a year outside [0,9999], a zone hour outside [0,23]);
+// last caches the text of the previous time.
+func appendTime(dst []byte, t time.Time, last *atomic.Pointer[encodedTime]) ([]byte, bool) {
+	if c := last.Load(); c != nil && c.t == t {
+		return append(dst, c.b...), true
+	}
+	n := len(dst)
+	dst, ok := formatTime(dst, t)
+	if ok {
+		last.Store(&encodedTime{t: t, b: slices.Clone(dst[n:])})
+	}
+	return dst, ok
+}
+
+// The last creation and expiry times formatted: a producer run writes the
+// same two into every job.
+var lastCreated, lastExpires atomic.Pointer[encodedTime]
+
+type encodedTime struct {
+	t time.Time // compared with ==: same instant, same location, same text
+	b []byte    // quoted
+}
+
+func formatTime(dst []byte, t time.Time) ([]byte, bool) {
 	dst = append(dst, '"')
 	n0 := len(dst)
 	dst = t.AppendFormat(dst, time.RFC3339Nano)

@@ -65,7 +65,7 @@ func Check(ctx context.Context, cfg *PublishConfig, src source.Reader, api Check
 		if errors.Is(err, ses.ErrTemplateNotFound) {
 			return src, fmt.Errorf("%w: --template %q does not exist in SES (this account and region): create it (aws sesv2 create-email-template) or fix --template: %w", ErrCheckFailed, cfg.Template, err)
 		}
-		return src, fmt.Errorf("%w: looking up --template %q in SES (the producer needs ses:GetEmailTemplate): %w", ErrCheckFailed, cfg.Template, err)
+		return src, fmt.Errorf("%w: looking up --template %q in SES (check AWS_REGION and the credentials, and that the producer may call ses:GetEmailTemplate; or pass --skip-ses-checks): %w", ErrCheckFailed, cfg.Template, err)
 	}
 	identity, err := checkIdentity(ctx, cfg, api, o.SkipIdentity, log)
 	if err != nil {

@@ -148,7 +148,7 @@ func (c *PublishCommand) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ProgressEvery, "progress-every", 5*time.Second, "interval of progress log lines when not on a terminal")
 	fs.StringVar(&c.CampaignFromDate, "campaign-from-date", "", "make the campaign id from today's UTC date with this Go time layout, e.g. 2006-01 (2026-11) or usage-2006-01; instead of --campaign (a monthly CronJob)")
 	fs.DurationVar(&c.ExpiresAfter, "expires-after", 0, "the jobs are no longer sent this long after the publish starts, e.g. 168h; instead of --expires-at (0: --expires-at decides)")
-	fs.BoolVar(&c.DryRun, "dry-run", false, "read and validate the whole source, print the rejects report and publish nothing (no Kafka at all); the SES checks still run")
+	fs.BoolVar(&c.DryRun, "dry-run", false, "read and validate the whole source, print the rejects report and publish nothing (no Kafka at all); the SES checks still run (--skip-ses-checks to validate the source alone)")
 	fs.BoolVar(&c.SkipIdentityCheck, "skip-identity-check", false, "do not check that the From address or its domain is verified in SES (for a role without ses:GetEmailIdentity)")
 	fs.BoolVar(&c.SkipSESChecks, "skip-ses-checks", false, "skip the pre-flight checks against SES (template exists, renders for the first valid row, From identity verified): for a role without ses:GetEmailTemplate, or no SES at hand")
 }

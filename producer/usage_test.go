@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	sconfig "github.com/sendonce/sendonce/pkg/config"
 )
 
 // TestUsageRequiredFlagsAtOnce: a command without its required flags exits
@@ -70,7 +72,7 @@ func TestHelpOffersOnlyUsedFlags(t *testing.T) {
 			if code := run(context.Background(), []string{tt.cmd, "--help"}, &out, &errOut, noEnv); code != exitOK {
 				t.Fatalf("--help: exit %d", code)
 			}
-			help := errOut.String()
+			help, unused, _ := strings.Cut(errOut.String(), sconfig.HiddenHeading)
 			for _, f := range tt.offered {
 				if !strings.Contains(help, "  "+f+" ") {
 					t.Errorf("%s --help does not offer %s", tt.cmd, f)
@@ -79,6 +81,9 @@ func TestHelpOffersOnlyUsedFlags(t *testing.T) {
 			for _, f := range tt.hidden {
 				if strings.Contains(help, "  "+f+" ") {
 					t.Errorf("%s --help offers %s, which it does not use", tt.cmd, f)
+				}
+				if !strings.Contains(unused, "  "+f+" ") {
+					t.Errorf("%s --help does not list %s among the accepted but unused flags", tt.cmd, f)
 				}
 			}
 		})

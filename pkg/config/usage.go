@@ -211,7 +211,8 @@ const hiddenMark = "(not used by this command) "
 // RegisterCommon a command has no use for: Redis flags where it does not
 // use Redis, Kafka flags where it does not use Kafka). They are still
 // accepted, so that one configuration (flags or environment) fits every
-// command, but --help (SetUsage) does not offer them. A name ending in "*"
+// command, but --help (SetUsage) does not offer them with the command's own
+// flags: it lists them apart, at the end. A name ending in "*"
 // is a prefix ("redis-*"); names fs does not define are skipped.
 func Hide(fs *flag.FlagSet, names ...string) {
 	fs.VisitAll(func(f *flag.Flag) {
@@ -230,23 +231,37 @@ func Hide(fs *flag.FlagSet, names ...string) {
 // Hidden reports whether Hide marked the flag.
 func Hidden(f *flag.Flag) bool { return strings.HasPrefix(f.Usage, hiddenMark) }
 
+// HiddenHeading introduces, in --help, the shared flags a command accepts
+// but does not use (Hide).
+const HiddenHeading = "shared flags this command accepts but does not use (one configuration fits every command):"
+
 // SetUsage makes `--help` print the synopsis, the flags the command uses
-// (required ones marked "(required)", each with its environment variable)
-// and examples.
+// (required ones marked "(required)", each with its environment variable),
+// examples, and last the shared flags it accepts but does not use.
 func SetUsage(fs *flag.FlagSet, synopsis string, examples ...string) {
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintf(w, "usage: %s\n\nflags:\n", synopsis)
+		fmt.Fprintf(w, "Usage of %s:\n  %s\n\nflags:\n", fs.Name(), synopsis)
 		shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+		unused := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
 		shown.SetOutput(w)
+		unused.SetOutput(w)
+		n := 0
 		fs.VisitAll(func(f *flag.Flag) {
-			if !Hidden(f) {
-				shown.Var(f.Value, f.Name, f.Usage)
-				shown.Lookup(f.Name).DefValue = f.DefValue
+			to, usage := shown, f.Usage
+			if Hidden(f) {
+				to, usage = unused, strings.TrimPrefix(f.Usage, hiddenMark)
+				n++
 			}
+			to.Var(f.Value, f.Name, usage)
+			to.Lookup(f.Name).DefValue = f.DefValue
 		})
 		shown.PrintDefaults()
 		printExamples(w, examples)
+		if n > 0 {
+			fmt.Fprintf(w, "\n%s\n", HiddenHeading)
+			unused.PrintDefaults()
+		}
 	}
 }
 

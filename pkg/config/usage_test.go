@@ -118,9 +118,15 @@ func TestHideKeepsFlagsButDoesNotOfferThem(t *testing.T) {
 	if err := Parse(fs2, []string{"--help"}, func(string) (string, bool) { return "", false }); !errors.Is(err, flag.ErrHelp) {
 		t.Fatal(err)
 	}
-	help := out2.String()
+	help, unused, ok := strings.Cut(out2.String(), HiddenHeading)
+	if !ok {
+		t.Fatalf("help has no section of unused flags:\n%s", out2.String())
+	}
 	if strings.Contains(help, "redis") {
-		t.Errorf("help offers a hidden flag:\n%s", help)
+		t.Errorf("help offers a hidden flag with the command's own:\n%s", help)
+	}
+	if !strings.Contains(unused, "  -redis-url string\n    \tRedis URL ($REDIS_URL)") || !strings.Contains(unused, "-redis-timeout duration") {
+		t.Errorf("unused flags not listed apart:\n%s", unused)
 	}
 	for _, w := range []string{"-campaign string", "(required) SES template", "-drain-timeout duration", "(default 25s)"} {
 		if !strings.Contains(help, w) {
@@ -157,7 +163,7 @@ func TestHelpMarksRequiredAndShowsExamples(t *testing.T) {
 	}
 	help := out.String()
 	for _, w := range []string{
-		"usage: producer publish --campaign ID",
+		"Usage of producer publish:\n  producer publish --campaign ID",
 		"(required unless --campaign-from-date) campaign id ($SENDONCE_CAMPAIGN)",
 		"(required) SES template",
 		"drain (must be > 0) ($SENDONCE_DRAIN_TIMEOUT)",

@@ -142,6 +142,19 @@ pid_matches() {
   [[ "$cmd" == *"$2"* ]]
 }
 
+# answers <check> <seconds>: the check passes within that time (asked every
+# 0.5 s). A service of ours that is slow on a loaded machine gets this grace
+# before `up` declares it not answering and restarts it (which would empty
+# the in-memory SES emulator and moto under the feet of their users).
+answers() {
+  local check="$1" secs="$2" i
+  for ((i = 0; i < secs * 2; i++)); do
+    "$check" && return 0
+    sleep 0.5
+  done
+  "$check"
+}
+
 # stop_pid <name> <pid> <cmdline text> [seconds]: TERM, wait, then KILL.
 stop_pid() {
   local name="$1" pid="$2" match="$3" secs="${4:-30}" i
@@ -498,7 +511,7 @@ redis_up() {
   fi
   command -v redis-server >/dev/null || fail redis "redis-server not found after apt-get install"
   local pid; pid="$(read_pid "$REDIS_PID")"
-  if pid_matches "$pid" "$(redis_match)" && redis_ping; then
+  if pid_matches "$pid" "$(redis_match)" && answers redis_ping 15; then
     log "redis: already running on $OUR_REDIS (pid $pid)"
     if ! port_open "$REDIS_TLS_PORT"; then
       log "redis: this server has no TLS port $REDIS_TLS_PORT (an older services.sh started it); the rediss:// tests need \`scripts/services.sh down && scripts/services.sh up\`"
@@ -590,7 +603,7 @@ ses_up() {
   fi
   ses_modules
   local pid; pid="$(read_pid "$SES_PID")"
-  if pid_matches "$pid" "$(ses_match)" && ses_healthy; then
+  if pid_matches "$pid" "$(ses_match)" && answers ses_healthy 15; then
     log "ses: already running on $OUR_SES (pid $pid)"
     return 0
   fi
@@ -678,7 +691,7 @@ moto_up() {
   need_cmd moto curl curl
   moto_venv
   local pid; pid="$(read_pid "$MOTO_PID")"
-  if pid_matches "$pid" "$(moto_match)" && moto_healthy; then
+  if pid_matches "$pid" "$(moto_match)" && answers moto_healthy 15; then
     log "moto: already running on $OUR_MOTO (pid $pid)"
     return 0
   fi

@@ -273,9 +273,15 @@ func (r *run) verdict(st statusJSON) *report {
 		}
 		n := counts[addr]
 		if d.rejected[id] {
-			if n == 0 && (e.State == ledger.Failed || e.State == ledger.DeadLettered) {
+			switch {
+			case n == 0 && (e.State == ledger.Failed || e.State == ledger.DeadLettered):
 				rep.rejectedOK++
-			} else {
+			case n == 0 && e.State == ledger.Ambiguous && r.m.sig == syscall.SIGKILL:
+				// Its sender was killed while the request was on the
+				// wire: nobody saw SES's refusal. Honest, and bounded
+				// with the other ambiguous users.
+				rep.ambiguous = append(rep.ambiguous, ambiguousUser{id: id, reason: e.Reason})
+			default:
 				rep.rejectedBad = append(rep.rejectedBad, fmt.Sprintf("%s: %d emails, ledger %s", id, n, state))
 			}
 			continue

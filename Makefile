@@ -54,10 +54,12 @@ demo:
 #   (SENDONCE_SERVICES_DIR=.cache/services-test scripts/services.sh down stops them).
 # With KAFKA_BROKERS / REDIS_URL / AWS_ENDPOINT_URL_SESV2 / AWS_ENDPOINT_URL_S3
 # set (eval "$$(scripts/services.sh env)"), those services are used instead.
+# scripts/test.sh runs the fault test (scripts/chaos) after the other
+# packages, on its own.
 TEST_SERVICES_DIR ?= $(CURDIR)/.cache/services-test
 test: build
 	SENDONCE_SERVICES_DIR="$(TEST_SERVICES_DIR)" SENDONCE_FREE_PORTS=$${SENDONCE_FREE_PORTS:-1} \
-	  scripts/services.sh run $(GO) test -count=1 -timeout 15m $(PKGS)
+	  GO=$(GO) scripts/services.sh run scripts/test.sh $(PKGS)
 
 # Unit tests only (integration tests skip under -short).
 test-short:

@@ -1,6 +1,7 @@
 package job
 
 import (
+	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -40,10 +41,11 @@ func Record(topic string, j *Job) (*kgo.Record, error) {
 }
 
 // attempts holds the attempt header values of the first attempts; nothing
-// writes into a header value in place (SetHeader replaces the slice).
+// writes into a header value in place (SetHeader replaces the slice), and
+// an append to one copies it (no spare capacity).
 var attempts = func() (a [16][]byte) {
 	for i := range a {
-		a[i] = []byte(strconv.Itoa(i))
+		a[i] = slices.Clip([]byte(strconv.Itoa(i)))
 	}
 	return a
 }()
@@ -69,7 +71,7 @@ func campaignValue(c string) []byte {
 	if p := lastCampaign.Load(); p != nil && p.s == c {
 		return p.b
 	}
-	p := &campaignBytes{s: c, b: []byte(c)}
+	p := &campaignBytes{s: c, b: slices.Clip([]byte(c))}
 	lastCampaign.Store(p)
 	return p.b
 }

@@ -414,14 +414,16 @@ kafka_up() {
 
   kafka_write_props
   rm -rf "$KAFKA_DATA" "$KAFKA_DIR"/logs/*
-  # 16 random bytes as unpadded base64url: the 22-character cluster id Kafka wants.
+  # 16 random bytes as unpadded base64url: the 22-character cluster id Kafka wants
+  # (passed as --cluster-id=ID: an id may start with "-", which -t ID would
+  # take for an option).
   local cluster_id
   cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
   local jvm=(java -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.properties"
     -Dkafka.logs.dir="$KAFKA_DIR/logs" -Djava.awt.headless=true)
   # The SCRAM user of the SASL_SSL listener is created at format time.
   "${jvm[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format --standalone \
-    -t "$cluster_id" -c "$KAFKA_PROPS" \
+    --cluster-id="$cluster_id" -c "$KAFKA_PROPS" \
     --add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$(cat "$KAFKA_SASL_PASSWORD")]" >"$KAFKA_DIR/logs/format.out" 2>&1 ||
     fail kafka "kafka-storage format failed" "$KAFKA_DIR/logs/format.out"
 

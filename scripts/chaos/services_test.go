@@ -77,8 +77,10 @@ func startBroker(t testing.TB, ps *procs, root, dir string) *broker {
 	}
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
+	// --cluster-id=ID in one argument: an id may start with '-' (base64url),
+	// which the tool would take for an option (about one run in 64).
 	args := append(b.java(), "-cp", b.classpath(), "kafka.tools.StorageTool", "format", "--standalone",
-		"-t", base64.RawURLEncoding.EncodeToString(id), "-c", b.props)
+		"--cluster-id="+base64.RawURLEncoding.EncodeToString(id), "-c", b.props)
 	if out, err := exec.Command("java", args...).CombinedOutput(); err != nil {
 		t.Fatalf("formatting the private broker's storage: %v\n%s", err, out)
 	}

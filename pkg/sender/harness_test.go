@@ -139,7 +139,10 @@ func (e *env) start(mod func(*Config)) *running {
 	lim, err := ratelimit.New(limRdb, ratelimit.Config{Key: e.topics.Prefix + ":rate", Rate: cfg.MaxSendRate}, nil)
 	require.NoError(e.t, err)
 	reg := prometheus.NewRegistry()
-	mailer, err := ses.New(context.Background(), ses.Config{}, reg, func(o *sesv2.Options) { o.BaseEndpoint = aws.String(e.sesURL) })
+	// A minute: the real emulator is shared by every package under test
+	// and answers one request at a time; a timeout would be an ambiguous
+	// send, which these tests do not inject.
+	mailer, err := ses.New(context.Background(), ses.Config{Timeout: time.Minute}, reg, func(o *sesv2.Options) { o.BaseEndpoint = aws.String(e.sesURL) })
 	require.NoError(e.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	deps := Deps{Fence: fnc, Limiter: lim, Mailer: mailer, Registerer: reg}

@@ -56,11 +56,13 @@ func readStore(t *testing.T, endpoint string, since time.Time) emulatorStore {
 
 func TestEmulator(t *testing.T) {
 	endpoint := testenv.SESEndpoint(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now().Add(-time.Second)
 
-	c, err := New(ctx, Config{}, prometheus.NewRegistry())
+	// The emulator is shared by every package under test and answers one
+	// request at a time: give calls room (this is no timing test).
+	c, err := New(ctx, Config{Timeout: time.Minute}, prometheus.NewRegistry())
 	require.NoError(t, err)
 
 	name := testenv.Name(t, "tmpl")

@@ -50,7 +50,7 @@ func (r *Retrier) commit(ctx context.Context, ps []*partition) {
 	})
 	if cerr != nil {
 		r.m.commitErrors.Inc()
-		if ok, held := r.logs.allow("commit", r.clk.Now()); ok {
+		if ok, held := r.logs.Allow("commit", r.clk.Now()); ok {
 			r.log.Warn("commit failed; will try again", "err", cerr, "similar_lines_suppressed", held)
 		}
 		return

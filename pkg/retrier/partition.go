@@ -270,7 +270,7 @@ func (p *partition) run() {
 				return
 			}
 			p.r.m.produceErrors.Inc()
-			if ok, held := p.r.logs.allow("produce", p.r.clk.Now()); ok {
+			if ok, held := p.r.logs.Allow("produce", p.r.clk.Now()); ok {
 				p.r.log.Warn("producing due jobs failed; will try again", "topic", p.topic, "partition", p.part, "records", len(batch), "err", err, "similar_lines_suppressed", held)
 			}
 			retry := make(chan struct{})

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sendonce/sendonce/pkg/kafka"
+	"github.com/sendonce/sendonce/pkg/loglimit"
 	"github.com/sendonce/sendonce/pkg/retry"
 )
 
@@ -49,7 +50,7 @@ type Retrier struct {
 	extra map[string]bool // tier topics consumed that --retry-tiers does not list
 
 	commitMu sync.Mutex
-	logs     logLimiter // repeated failures: one line per step per 10 s
+	logs     loglimit.Limiter // repeated failures: one line per step per 10 s
 	ready    atomic.Bool
 	stopped  atomic.Bool
 	// noCommit makes every commit a no-op; tests set it to kill an

@@ -55,7 +55,7 @@ func (s *Sender) park(r *kgo.Record, j *job.Job) bool {
 	if job.Header(r, job.HeaderOrigTopic) == "" {
 		job.SetHeader(out, job.HeaderOrigTopic, r.Topic)
 	}
-	if ok, held := s.logs.allow("parked:"+j.Campaign, s.clk.Now()); ok {
+	if ok, held := s.logs.Allow("parked:"+j.Campaign, s.clk.Now()); ok {
 		s.log.Info("campaign paused: parking its jobs until producer resume", "campaign", j.Campaign, "similar_lines_suppressed", held)
 	}
 	if s.emit(out) != nil {

@@ -328,7 +328,7 @@ func (s *Sender) infra(ctx context.Context, step string, f func(context.Context)
 			return ctx.Err()
 		}
 		s.m.infraErrors.WithLabelValues(step).Inc()
-		if ok, held := s.logs.allow("step:"+step, s.clk.Now()); ok {
+		if ok, held := s.logs.Allow("step:"+step, s.clk.Now()); ok {
 			s.log.Warn("step failed; trying again", "step", step, "err", err, "similar_lines_suppressed", held)
 		}
 		select {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/kafka"
+	"github.com/sendonce/sendonce/pkg/loglimit"
 	"github.com/sendonce/sendonce/pkg/ratelimit"
 	"github.com/sendonce/sendonce/pkg/ses"
 )
@@ -86,7 +87,7 @@ type Sender struct {
 	ready    atomic.Bool
 	// evictionOK is set while Redis's maxmemory-policy is noeviction.
 	evictionOK atomic.Bool
-	logs       logLimiter
+	logs       loglimit.Limiter
 }
 
 // ClientOpts are the options the sender needs on its Kafka client. The

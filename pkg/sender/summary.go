@@ -128,7 +128,7 @@ func (s *Sender) warnFailed(r *kgo.Record, j *job.Job, class retry.Class, attemp
 	if code == "" {
 		key += ":" + firstWords(reason, 60)
 	}
-	ok, held := s.logs.allow(key, s.clk.Now())
+	ok, held := s.logs.Allow(key, s.clk.Now())
 	if !ok {
 		return
 	}

@@ -46,18 +46,20 @@ func (w *Watcher) ClientOpts() []kgo.Opt {
 	}
 }
 
-// State is the campaign's state and whether the view is current (the
-// topic was read to its end within FreshFor). A caller that would act on a
-// stale view (park a job of a campaign that may have been resumed since)
-// should wait instead.
-func (w *Watcher) State(campaign string) (State, bool) {
+// State is the campaign's state; current says whether the view is current
+// (the topic was read to its end within FreshFor), loaded whether it ever
+// was. Before the first complete read the state means nothing: a caller
+// should wait rather than send a job of a campaign that may be paused. A
+// caller that would act on a stale view (park a job of a campaign that may
+// have been resumed since) should wait too.
+func (w *Watcher) State(campaign string) (st State, current, loaded bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st, ok := w.states[campaign]
 	if !ok {
 		st = Active
 	}
-	return st, w.now().Sub(w.fresh) < FreshFor
+	return st, w.now().Sub(w.fresh) < FreshFor, !w.fresh.IsZero()
 }
 
 // Run follows the topic until ctx ends; it closes nothing (the caller owns

@@ -14,10 +14,10 @@ import (
 )
 
 // CampaignControl says what the operator decided for a campaign (producer
-// pause|resume|cancel) and whether that view is current. *control.Watcher
-// implements it.
+// pause|resume|cancel), whether that view is current, and whether it was
+// ever loaded. *control.Watcher implements it.
 type CampaignControl interface {
-	State(campaign string) (st control.State, current bool)
+	State(campaign string) (st control.State, current, loaded bool)
 }
 
 // controlled applies the campaign's control state before anything else: a
@@ -29,18 +29,22 @@ func (s *Sender) controlled(p *partition, r *kgo.Record, j *job.Job) (handled, f
 		return false, false
 	}
 	for {
-		st, current := s.ctl.State(j.Campaign)
+		st, current, loaded := s.ctl.State(j.Campaign)
 		switch {
-		case st == control.Cancelled:
+		case !loaded:
+			// The control topic was never read to its end (the sender
+			// just started): the campaign may be paused.
+		case st == control.Cancelled: // final: a stale view of it holds
 			return true, s.cancelJob(p, r, j)
 		case st != control.Paused:
 			return false, false
 		case current:
 			return true, s.park(r, j)
 		}
-		// Paused on a view that is not current: wait for a current one
-		// rather than park a job of a campaign that may have been resumed
-		// meanwhile (its parked jobs were already swept back).
+		// Not loaded yet, or paused on a view that is not current: wait
+		// for a current one rather than send a paused campaign's job, or
+		// park a job of a campaign that may have been resumed meanwhile
+		// (its parked jobs were already swept back).
 		select {
 		case <-p.ctx.Done():
 			return true, false

@@ -52,7 +52,7 @@ func NewClient(cfg ClientConfig, opts ...kgo.Opt) (*kgo.Client, error) {
 		base = append(base, kgo.ClientID("sendonce-"+cfg.ClientID))
 	}
 	if cfg.Logger != nil {
-		l := slog.New(minLevel{min: slog.LevelWarn, Handler: cfg.Logger.Handler()}).With("component", "kafka")
+		l := slog.New(minLevel{min: slog.LevelWarn, Handler: newQuiet(cfg.Logger.Handler())}).With("component", "kafka")
 		base = append(base, kgo.WithLogger(kslog.New(l)))
 	}
 	if cfg.Registerer != nil {

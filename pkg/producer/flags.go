@@ -299,20 +299,27 @@ func (c *PreviewCommand) Validate() error {
 	if c.User == "" {
 		return errors.New("--user is required: the user_id to preview")
 	}
-	c.PublishConfig.Topics = kafka.Topics{Prefix: c.Common.TopicPrefix}
-	c.PublishConfig.Source = c.Source.Spec
-	c.PublishConfig.MaxRejects = -1
 	if c.Timeout <= 0 {
 		return errors.New("--timeout must be positive")
 	}
-	if c.UnsubscribeKeyFile != "" {
-		k, err := pseudonym.LoadKey(c.UnsubscribeKeyFile)
+	return renderConfig(&c.PublishConfig, c.Common, c.Source, c.UnsubscribeKeyFile)
+}
+
+// renderConfig completes and validates the publish configuration that
+// preview and test-send render one user's email with: the topics of the
+// prefix, the source, no reject limit, the unsubscribe key.
+func renderConfig(pc *PublishConfig, common config.Common, src SourceFlags, keyFile string) error {
+	pc.Topics = kafka.Topics{Prefix: common.TopicPrefix}
+	pc.Source = src.Spec
+	pc.MaxRejects = -1
+	if keyFile != "" {
+		k, err := pseudonym.LoadKey(keyFile)
 		if err != nil {
 			return fmt.Errorf("--unsubscribe-key-file: %w", err)
 		}
-		c.UnsubscribeKey = k
+		pc.UnsubscribeKey = k
 	}
-	return c.PublishConfig.Validate()
+	return pc.Validate()
 }
 
 // TimeFlag is an RFC 3339 time flag; empty is the zero time.

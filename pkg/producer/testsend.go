@@ -11,8 +11,6 @@ import (
 
 	"github.com/sendonce/sendonce/pkg/config"
 	"github.com/sendonce/sendonce/pkg/job"
-	"github.com/sendonce/sendonce/pkg/kafka"
-	"github.com/sendonce/sendonce/pkg/pseudonym"
 	"github.com/sendonce/sendonce/pkg/ses"
 	"github.com/sendonce/sendonce/pkg/source"
 )
@@ -139,15 +137,5 @@ func (c *TestSendCommand) Validate() error {
 	if c.Timeout <= 0 || c.SESTimeout <= 0 {
 		return errors.New("--timeout and --ses-timeout must be positive")
 	}
-	c.PublishConfig.Topics = kafka.Topics{Prefix: c.Common.TopicPrefix}
-	c.PublishConfig.Source = c.Source.Spec
-	c.PublishConfig.MaxRejects = -1
-	if c.UnsubscribeKeyFile != "" {
-		k, err := pseudonym.LoadKey(c.UnsubscribeKeyFile)
-		if err != nil {
-			return fmt.Errorf("--unsubscribe-key-file: %w", err)
-		}
-		c.UnsubscribeKey = k
-	}
-	return c.PublishConfig.Validate()
+	return renderConfig(&c.PublishConfig, c.Common, c.Source, c.UnsubscribeKeyFile)
 }

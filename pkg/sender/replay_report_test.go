@@ -2,15 +2,11 @@ package sender
 
 import (
 	"bytes"
-	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sendonce/sendonce/pkg/kafka"
 	"github.com/sendonce/sendonce/pkg/testenv"
 )
 
@@ -18,22 +14,8 @@ import (
 // replay says, per partition, the group's offset before and after and the
 // end, and how many jobs already read will be read again.
 func TestIntegrationReplayReportsOldAndNewOffsets(t *testing.T) {
-	seeds := testenv.Kafka(t)
-	topics := kafka.Topics{Prefix: testenv.Name(t, "replayreport")}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	require.NoError(t, err)
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	created, err := adm.CreateTopic(ctx, 2, -1, nil, topics.Jobs())
-	require.NoError(t, err)
-	require.NoError(t, created.Err)
 	// 4 jobs on partition 0, 3 on partition 1.
-	for i := range 7 {
-		rec := &kgo.Record{Topic: topics.Jobs(), Partition: int32(i % 2), Key: []byte{'u', byte('0' + i)}, Value: []byte("{}")}
-		require.NoError(t, cl.ProduceSync(ctx, rec).FirstErr())
-	}
+	ctx, adm, topics := replayTopic(t, "replayreport", 7)
 
 	// A group that had read 3 jobs of partition 0 and all 3 of partition 1.
 	group := testenv.Name(t, "group")

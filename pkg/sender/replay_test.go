@@ -18,22 +18,31 @@ import (
 // retention (whose fence keys may have expired) is refused, names --force,
 // and moves no offset; --force or a younger target goes through. Time is
 // moved by ReplayTarget.Now rather than by writing old timestamps.
-func TestIntegrationReplayRefusesTargetsOlderThanTheFenceRetention(t *testing.T) {
+// replayTopic makes a 2-partition jobs topic on the real broker holding n
+// jobs, alternately on partition 0 and 1, for the replay tests. The context
+// lasts a minute.
+func replayTopic(t *testing.T, name string, n int) (context.Context, *kadm.Client, kafka.Topics) {
+	t.Helper()
 	seeds := testenv.Kafka(t)
-	topics := kafka.Topics{Prefix: testenv.Name(t, "replay")}
+	topics := kafka.Topics{Prefix: testenv.Name(t, name)}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	require.NoError(t, err)
-	defer cl.Close()
+	t.Cleanup(cl.Close)
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	created, err := adm.CreateTopic(ctx, 2, -1, nil, topics.Jobs())
 	require.NoError(t, err)
 	require.NoError(t, created.Err)
-	for i := range 6 {
+	for i := range n {
 		rec := &kgo.Record{Topic: topics.Jobs(), Partition: int32(i % 2), Key: []byte{'u', byte('0' + i)}, Value: []byte("{}")}
 		require.NoError(t, cl.ProduceSync(ctx, rec).FirstErr())
 	}
+	return ctx, adm, topics
+}
+
+func TestIntegrationReplayRefusesTargetsOlderThanTheFenceRetention(t *testing.T) {
+	ctx, adm, topics := replayTopic(t, "replay", 6)
 	now := time.Now()
 	const retention = 62 * 24 * time.Hour
 

@@ -51,7 +51,37 @@ type Entry struct {
 	MessageID string    `json:"message_id,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
 	Attempt   int       `json:"attempt,omitempty"`
+	// AttemptID is the fence attempt id the email carried in its
+	// "attempt" EmailTag (set by `sender reconcile`).
+	AttemptID string `json:"attempt_id,omitempty"`
+	// Fact is what SES said happened to a sent email after it accepted
+	// it: FactDelivered, FactBounced or FactComplained; empty when no
+	// such event arrived (yet).
+	Fact string `json:"fact,omitempty"`
+	// BounceType is BounceHard or BounceSoft when Fact is FactBounced.
+	BounceType string `json:"bounce_type,omitempty"`
 }
+
+// ReasonSettledByEvent is the Reason of a sent entry that `sender
+// reconcile` settled from SES's own event (the sender's answer was lost,
+// or the event came first).
+const ReasonSettledByEvent = "settled_by_event"
+
+// The facts of a sent entry (Entry.Fact), from SES's events, in the order
+// the reconciler never goes back on: a later, lower fact never replaces a
+// higher one.
+const (
+	FactDelivered  = "delivered"
+	FactBounced    = "bounced"
+	FactComplained = "complained"
+)
+
+// The bounce types of a bounced entry (Entry.BounceType): SES's Permanent
+// bounce is hard, Transient is soft (Undetermined is kept as soft).
+const (
+	BounceHard = "hard"
+	BounceSoft = "soft"
+)
 
 // Record builds the Kafka record of e for the ledger topic.
 func Record(topic string, e Entry) (*kgo.Record, error) {

@@ -8,7 +8,8 @@ import (
 )
 
 func TestRecordRoundTrip(t *testing.T) {
-	e := Entry{Campaign: "2026-11", UserID: "u1", State: Sent, At: time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC), MessageID: "m-1", Attempt: 2}
+	e := Entry{Campaign: "2026-11", UserID: "u1", State: Sent, At: time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC), MessageID: "m-1", Attempt: 2,
+		Reason: ReasonSettledByEvent, AttemptID: "a-1", Fact: FactBounced, BounceType: BounceHard}
 	r, err := Record("p.ledger", e)
 	require.NoError(t, err)
 	require.Equal(t, "p.ledger", r.Topic)
@@ -42,4 +43,13 @@ func TestDecodeState(t *testing.T) {
 		_, err := DecodeState([]byte(raw))
 		require.Error(t, err, raw)
 	}
+}
+
+func TestNewFieldsOmittedWhenEmpty(t *testing.T) {
+	r, err := Record("p.ledger", Entry{Campaign: "c", UserID: "u", State: Sent, At: time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC)})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"campaign":"c","user_id":"u","state":"sent","at":"2026-11-01T06:00:00Z"}`, string(r.Value))
+	r, err = Record("p.ledger", Entry{Campaign: "c", UserID: "u", State: Sent, At: time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC), Fact: FactBounced, BounceType: BounceSoft, AttemptID: "a"})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"campaign":"c","user_id":"u","state":"sent","at":"2026-11-01T06:00:00Z","fact":"bounced","bounce_type":"soft","attempt_id":"a"}`, string(r.Value))
 }

@@ -74,6 +74,11 @@ func (r *Reconciler) effects(ev event, s Settlement) effect {
 		ef := effect{outcome: outAlready}
 		if s.Now.ByEvent || s.Now.Fact != FactNone {
 			ef.recs = r.fromRecord(ev, s.Now)
+			if len(ef.recs) > 1 && e.Verdict != VerdictFailed {
+				// A late Send after a Rendering Failure: the failure's
+				// own event rewrites its DLQ record, not this one.
+				ef.recs = ef.recs[:1]
+			}
 		}
 		if ev.label == "Send" && s.Now.State == StateSent {
 			ef.facts = []string{factSent}

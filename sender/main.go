@@ -216,8 +216,9 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // newRedis is the one Redis client of the sender's commands: TLS, password
-// file and per-call timeouts from the common flags, pinged at start.
-func newRedis(ctx context.Context, c config.Common, log *slog.Logger) (*redis.Client, error) {
+// file and per-call timeouts from the common flags, pinged at start; a
+// cluster client with --redis-cluster or a cluster URL.
+func newRedis(ctx context.Context, c config.Common, log *slog.Logger) (redis.UniversalClient, error) {
 	rc := c.RedisConfig(512)
 	rc.Log = log
 	return redisconn.New(ctx, rc)

@@ -343,22 +343,6 @@ func (f *Fence) Restore(ctx context.Context, campaign, user string, rec Record) 
 	return n == 1, err
 }
 
-// Erase deletes the record of (campaign, user), whatever its state (a
-// user's erasure). It reports whether there was one.
-func (f *Fence) Erase(ctx context.Context, campaign, user string) (bool, error) {
-	key, ok, err := f.locate(ctx, campaign, user)
-	if err != nil || !ok {
-		return false, err
-	}
-	var n int64
-	err = f.call(ctx, "erase", func(ctx context.Context) error {
-		var err error
-		n, err = f.rdb.HDel(ctx, key, user).Result()
-		return err
-	})
-	return n == 1, err
-}
-
 // Ping checks that Redis answers.
 func (f *Fence) Ping(ctx context.Context) error {
 	return f.call(ctx, "ping", func(ctx context.Context) error { return f.rdb.Ping(ctx).Err() })

@@ -223,3 +223,33 @@ func TestClusterFenceKeysSpreadOverMasters(t *testing.T) {
 	require.Equal(t, len(keys), total, "each bucket on exactly one master")
 	t.Logf("%d buckets of one campaign per master: %v (DBSIZE %v)", len(keys), ours, dbsize)
 }
+
+// TestClusterEvictionByMaster: the eviction reading covers every master of
+// the cluster (sorted by address), and the one server of a single client.
+func TestClusterEvictionByMaster(t *testing.T) {
+	rdb := clusterClient(t)
+	f := clusterFence(t, rdb)
+	ctx := context.Background()
+	masters, err := f.EvictionByMaster(ctx)
+	require.NoError(t, err)
+	require.Len(t, masters, 3)
+	for i, m := range masters {
+		require.NoError(t, m.Err, m.Addr)
+		require.Equal(t, fence.NoEviction, m.Policy, m.Addr)
+		require.GreaterOrEqual(t, m.EvictedKeys, int64(0), m.Addr)
+		if i > 0 {
+			require.Less(t, masters[i-1].Addr, m.Addr, "sorted, distinct")
+		}
+	}
+
+	node := redis.NewClient(&redis.Options{Addr: masters[1].Addr})
+	t.Cleanup(func() { node.Close() })
+	single, err := fence.New(node, fence.Config{Prefix: testenv.Name(t, "fence")}, nil)
+	require.NoError(t, err)
+	one, err := single.EvictionByMaster(ctx)
+	require.NoError(t, err)
+	require.Len(t, one, 1)
+	require.Equal(t, masters[1].Addr, one[0].Addr)
+	require.NoError(t, one[0].Err)
+	require.Equal(t, fence.NoEviction, one[0].Policy)
+}

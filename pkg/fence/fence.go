@@ -133,8 +133,9 @@ func (f *Fence) Key(campaign, user string) string {
 	return k
 }
 
-// newToken returns 8 random bytes in base64url: 11 characters.
-func newToken() (string, error) {
+// NewAttempt returns a new owner token (attempt id): 8 random bytes in
+// base64url, 11 characters of A-Za-z0-9-_ (a valid SES tag value).
+func NewAttempt() (string, error) {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("fence: making an owner token: %w", err)

@@ -256,3 +256,66 @@ func TestClusterEvictionByMaster(t *testing.T) {
 	require.NoError(t, one[0].Err)
 	require.NotEmpty(t, one[0].Policy)
 }
+
+// BenchmarkFenceBatchOfOneShard: claim, arm and mark sent for a batch of 50
+// users of one shard (one slot: one Lua call each), on the real Redis
+// (single) and on the real cluster. Reports µs per user.
+func BenchmarkFenceBatchOfOneShard(b *testing.B) {
+	clients := map[string]func(b *testing.B) redis.UniversalClient{
+		"single": func(b *testing.B) redis.UniversalClient {
+			rdb, err := redisconn.New(context.Background(), redisconn.Config{URL: testenv.RedisURL(b), Timeout: 5 * time.Second})
+			require.NoError(b, err)
+			return rdb
+		},
+		"cluster": func(b *testing.B) redis.UniversalClient {
+			rdb, err := redisconn.New(context.Background(), redisconn.Config{URL: testenv.RedisClusterURL(b), Timeout: 5 * time.Second})
+			require.NoError(b, err)
+			return rdb
+		},
+	}
+	for _, name := range []string{"single", "cluster"} {
+		b.Run(name, func(b *testing.B) {
+			rdb := clients[name](b)
+			b.Cleanup(func() { rdb.Close() })
+			f, err := fence.New(rdb, fence.Config{Prefix: testenv.Name(b, "fbench"), Shards: 12, Buckets: 64, Retention: time.Hour}, nil)
+			require.NoError(b, err)
+			l := fence.Layout{Shards: 12, Buckets: 64}
+			ctx := context.Background()
+			n := 0
+			next := func() []fence.Item { // 50 new users of shard 0
+				items := make([]fence.Item, 0, 50)
+				for len(items) < 50 {
+					u := fmt.Sprintf("u%09d", n)
+					n++
+					if l.Shard(u) == 0 {
+						items = append(items, fence.Item{Campaign: "bench", User: u})
+					}
+				}
+				return items
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				b.StopTimer()
+				items := next()
+				b.StartTimer()
+				claims, err := f.ClaimBatch(ctx, items)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tokens := make([]string, len(items))
+				marks := make([]fence.Mark, len(items))
+				for i, c := range claims {
+					tokens[i] = c.Token
+					marks[i] = fence.Mark{Item: items[i], Token: c.Token, Op: fence.OpSent, MessageID: messageID(i)}
+				}
+				if _, err := f.ArmBatch(ctx, items, tokens); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.MarkBatch(ctx, marks); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*50), "µs/user")
+		})
+	}
+}

@@ -197,7 +197,7 @@ type evSpec struct {
 	tags                                map[string][]string // overrides the tags
 }
 
-func sesJSON(t *testing.T, s evSpec) []byte {
+func sesJSON(t testing.TB, s evSpec) []byte {
 	t.Helper()
 	tags := s.tags
 	if tags == nil {
@@ -227,7 +227,7 @@ func sesJSON(t *testing.T, s evSpec) []byte {
 }
 
 // snsWrap puts an event in an SNS notification envelope.
-func snsWrap(t *testing.T, event []byte) []byte {
+func snsWrap(t testing.TB, event []byte) []byte {
 	t.Helper()
 	b, err := json.Marshal(map[string]any{
 		"Type": "Notification", "MessageId": "a1b2", "TopicArn": "arn:aws:sns:us-east-1:123456789012:ses-events",

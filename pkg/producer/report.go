@@ -97,8 +97,12 @@ func Report(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign, 
 		} else if r.Value == nil {
 			le.state = ""
 		} else if e, err := ledger.Decode(r.Value); err == nil {
+			// A fact only moves up while the user stays sent (as status
+			// counts it): a sent entry re-written without it keeps it.
+			if e.State != ledger.Sent || le.state != ledger.Sent || factIndex[e.Fact] >= factIndex[le.fact] {
+				le.fact, le.bounce = e.Fact, e.BounceType
+			}
 			le.state, le.messageID, le.reason, le.at = e.State, e.MessageID, e.Reason, e.At
-			le.fact, le.bounce = e.Fact, e.BounceType
 		}
 		if !le.member && le.state == "" {
 			delete(latest, user)

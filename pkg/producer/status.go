@@ -34,9 +34,11 @@ type StatusReport struct {
 	// SettledByEvent counts the sent users whose send `sender reconcile`
 	// settled from SES's own event (ledger reason settled_by_event).
 	SettledByEvent int64 `json:"settled_by_event"`
-	// Delivered, Bounced and Complained count the sent users whose latest
-	// ledger entry carries that fact from SES's events (a complaint
-	// outranks a bounce, which outranks a delivery).
+	// Delivered, Bounced and Complained count the sent users by the fact
+	// SES's events reported (sender reconcile's ledger entries): the
+	// highest since the user became sent, as a complaint outranks a
+	// bounce, which outranks a delivery, and a sent entry re-written
+	// without the fact does not erase it.
 	Delivered  int64 `json:"delivered"`
 	Bounced    int64 `json:"bounced"`
 	Complained int64 `json:"complained"`

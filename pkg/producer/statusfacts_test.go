@@ -45,17 +45,20 @@ func sesFactsLedger(t *testing.T, e env, c string, now time.Time) {
 		// settlement nor its fact counts.
 		ledger.Entry{Campaign: c, UserID: "u6", State: ledger.Sent, At: at(12 * time.Minute), Reason: byEvent, Fact: ledger.FactDelivered},
 		ledger.Entry{Campaign: c, UserID: "u6", State: ledger.Failed, At: at(11 * time.Minute), Reason: "Reject: Bad content"},
-		// u7: plain sent, no event; u8: soft bounce.
+		// u7: plain sent, no event; u8: soft bounce, then its sent entry
+		// re-written without the fact (a redelivered job): still bounced.
 		ledger.Entry{Campaign: c, UserID: "u7", State: ledger.Sent, At: at(10 * time.Minute), MessageID: "m7"},
 		ledger.Entry{Campaign: c, UserID: "u8", State: ledger.Sent, At: at(10 * time.Minute), MessageID: "m8", Fact: ledger.FactBounced, BounceType: ledger.BounceSoft},
+		ledger.Entry{Campaign: c, UserID: "u8", State: ledger.Sent, At: at(9 * time.Minute), MessageID: "m8"},
 		// Not a member: its fact does not count.
 		ledger.Entry{Campaign: c, UserID: "u99", State: ledger.Sent, At: at(time.Minute), Reason: byEvent, Fact: ledger.FactComplained},
 	)
 }
 
 // TestStatusCountsSESFacts: on the real broker, status counts the sent
-// users per SES fact of their latest entry and those settled by an event
-// (kept over the fact entries that follow), among members only; the JSON
+// users per SES fact (the highest since they became sent, kept over a sent
+// entry re-written without it) and those settled by an event (kept over
+// the fact entries that follow), among members only; the JSON
 // keeps every contract key and adds the new ones; the text says what
 // ambiguous means now; a fact added to a user already sent does not count
 // in the settling rate.
@@ -192,6 +195,7 @@ func TestReportAppendsFactColumns(t *testing.T) {
 	require.Equal(t, "complained", byUser["u3"][5])
 	require.Equal(t, ledger.ReasonSettledByEvent, byUser["u4"][3])
 	require.Equal(t, "", byUser["u7"][5])
+	require.Equal(t, []string{"bounced", "soft"}, byUser["u8"][5:7], "kept over the sent entry re-written without it")
 
 	out.Reset()
 	_, err = Report(context.Background(), e.cl, e.topics, c, FormatJSONL, &out)

@@ -36,7 +36,9 @@ type userState struct {
 	member bool
 	state  uint8  // 0: no ledger entry
 	reason uint16 // 0: none (or sent)
-	// fact is the SES fact of a sent user's latest entry (factIndex);
+	// fact is the highest SES fact of a sent user's entries since it
+	// became sent (factIndex: facts only move up, and a sender that
+	// re-writes a sent entry after a redelivery does not carry the fact);
 	// byEvent is true when its sent state came from an entry `sender
 	// reconcile` settled (reason settled_by_event), and stays true over the
 	// later entries that only add a fact or repeat sent.
@@ -45,7 +47,9 @@ type userState struct {
 }
 
 // factIndex numbers the facts of sent entries (ledger.Entry.Fact) for
-// userState.fact; 0 is none (or one this version does not know).
+// userState.fact, in the order the reconciler never goes back on
+// (ledger.FactDelivered < FactBounced < FactComplained); 0 is none (or one
+// this version does not know).
 var factIndex = map[string]uint8{ledger.FactDelivered: 1, ledger.FactBounced: 2, ledger.FactComplained: 3}
 
 func newUserStates() *userStates {
@@ -91,11 +95,16 @@ func (u *userStates) setEntry(key []byte, e statusFields) (prev ledger.State, er
 	if s.state != 0 {
 		prev = u.names[s.state-1]
 	}
-	byEvent := st == ledger.Sent && (reason == ledger.ReasonSettledByEvent || prev == ledger.Sent && s.byEvent)
-	s.state, s.reason, s.fact, s.byEvent = 0, 0, 0, byEvent
+	stillSent := st == ledger.Sent && prev == ledger.Sent
+	byEvent := st == ledger.Sent && (reason == ledger.ReasonSettledByEvent || stillSent && s.byEvent)
+	fact := uint8(0)
 	if st == ledger.Sent {
-		s.fact = factIndex[e.Fact]
+		fact = factIndex[e.Fact]
+		if stillSent {
+			fact = max(fact, s.fact)
+		}
 	}
+	s.state, s.reason, s.fact, s.byEvent = 0, 0, fact, byEvent
 	if reason != "" && st != ledger.Sent {
 		if len(reason) > maxReasonText {
 			reason = reason[:maxReasonText]

@@ -98,6 +98,12 @@ func runReconcile(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := kafka.WaitReachable(ctx, cl, f.common.BrokerList(), f.common.StartupTimeout); err != nil {
 		return err
 	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = reconcile.CheckTopics(tctx, cl, f.cfg.Topics)
+	cancel()
+	if err != nil {
+		return err
+	}
 	deps := reconcile.Deps{Settler: reconcile.FenceSettler{F: fnc}, Producer: cl, Source: src, UserKey: key, Log: log, Registerer: reg}
 	if f.dlqURL != "" {
 		deps.DLQDepth = func(ctx context.Context) (int, error) { return src.Depth(ctx, f.dlqURL) }

@@ -163,6 +163,11 @@ func TestUserStatusShowsFactAndAttempt(t *testing.T) {
 		require.Contains(t, text.String(), w)
 	}
 
+	rep, err = UserStatus(ctx, e.cl, e.topics, nil, c, "u8")
+	require.NoError(t, err)
+	require.Equal(t, ledger.FactBounced, rep.Fact, "kept over the sent entry re-written without it")
+	require.Equal(t, ledger.BounceSoft, rep.BounceType)
+
 	rep, err = UserStatus(ctx, e.cl, e.topics, nil, c, "u7")
 	require.NoError(t, err)
 	require.Empty(t, rep.Fact)

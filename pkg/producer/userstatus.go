@@ -39,8 +39,9 @@ type UserReport struct {
 	Reason    string `json:"reason"`
 	// Fact is what SES's events said of the sent email (delivered,
 	// bounced, complained; "" when none arrived), BounceType hard or soft
-	// for a bounce: from the latest entry. AttemptID is the fence attempt
-	// the latest entry that names one settled (sender reconcile).
+	// for a bounce: the highest fact since the user became sent, as status
+	// counts it. AttemptID is the fence attempt the latest entry that
+	// names one settled (sender reconcile).
 	Fact       string `json:"fact"`
 	BounceType string `json:"bounce_type"`
 	AttemptID  string `json:"attempt_id"`
@@ -133,7 +134,11 @@ func (r *UserReport) settle() {
 		first, last := r.History[0], r.History[n-1]
 		r.FirstAt, r.LastAt = &first.At, &last.At
 		r.State, r.Reason = last.State, last.Reason
-		r.Fact, r.BounceType = last.Fact, last.BounceType
+		for i := n - 1; i >= 0 && r.History[i].State == ledger.Sent; i-- {
+			if e := r.History[i]; factIndex[e.Fact] > factIndex[r.Fact] {
+				r.Fact, r.BounceType = e.Fact, e.BounceType
+			}
+		}
 		for _, e := range r.History {
 			r.Attempts = max(r.Attempts, attemptsOf(e))
 			if e.MessageID != "" {

@@ -96,7 +96,10 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	config.RegisterCommon(fs, &f.common, ":9090")
 	fs.StringVar(&f.tiers, "retry-tiers", retry.FormatTiers(retry.DefaultTiers), "comma-separated delays of the retry tiers")
 	fs.IntVar(&f.cfg.Policy.MaxAttempts, "max-attempts", retry.DefaultMaxAttempts, "attempts before the DLQ")
-	fs.IntVar(&f.cfg.Concurrency, "concurrency", 64, "in-flight sends per instance")
+	fs.IntVar(&f.cfg.Concurrency, "concurrency", 64, "in-flight sends (SES calls) per instance; each carries up to --batch-size recipients")
+	fs.IntVar(&f.cfg.BatchSize, "batch-size", sender.DefaultBatchSize, "recipients per SES call (1: SendEmail per user; up to 50: SendBulkEmail of the ready jobs sharing campaign, template, From and configuration set)")
+	fs.DurationVar(&f.cfg.BatchLinger, "batch-linger", sender.DefaultBatchLinger, "how long a batch that is not full waits for more ready jobs before it goes")
+	fs.DurationVar(&f.cfg.ResolveAfter, "resolve-after", 0, "with `sender reconcile` running: how long an ambiguous send waits for its SES event before it is declared not sent and sent again (0: hold ambiguous sends for a person; set the same value as on sender reconcile)")
 	fs.Float64Var(&f.cfg.MaxSendRate, "max-send-rate", 0, "emails per second shared by all senders (0: SES GetAccount MaxSendRate × --rate-fraction)")
 	fs.Float64Var(&f.cfg.RateFraction, "rate-fraction", 0.9, "fraction of SES MaxSendRate to use when --max-send-rate is 0")
 	fs.DurationVar(&f.fenceLease, "fence-lease", time.Minute, "how long an in-flight claim is honoured before it counts as abandoned")
@@ -211,7 +214,7 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 		go srv.Serve()
 		defer srv.Shutdown(context.Background())
 	}
-	log.Info("sender starting", "brokers", f.common.Brokers, "topic", f.cfg.Topics.Jobs(), "concurrency", f.cfg.Concurrency, "on_ambiguous", f.onAmbiguous)
+	log.Info("sender starting", "brokers", f.common.Brokers, "topic", f.cfg.Topics.Jobs(), "concurrency", f.cfg.Concurrency, "batch_size", f.cfg.BatchSize, "resolve_after", f.cfg.ResolveAfter, "on_ambiguous", f.onAmbiguous)
 	return s.Run(ctx, cl)
 }
 

@@ -190,7 +190,7 @@ func TestMessageCarriesTheJobAndNoUserID(t *testing.T) {
 	j := testJob("c1", 42, "example.com")
 	j.ConfigurationSet = "cs"
 	j.Headers = map[string]string{"List-Unsubscribe": "<https://u>"}
-	m := message(j, nil)
+	m := message(j, nil, "")
 	require.Equal(t, j.Email, m.To)
 	require.Equal(t, j.From, m.From)
 	require.Equal(t, "usage", m.Template)
@@ -203,7 +203,7 @@ func TestMessageCarriesTheJobAndNoUserID(t *testing.T) {
 		require.NotContains(t, v, j.UserID)
 	}
 	j.Data = nil
-	require.Equal(t, "{}", message(j, nil).TemplateData)
+	require.Equal(t, "{}", message(j, nil, "").TemplateData)
 }
 
 func TestReadyWithNothingToSend(t *testing.T) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Real services for the integration tests and CI: Kafka (KRaft, one node),
-# Redis and an SES v2 emulator, all on 127.0.0.1, all owned by this repo.
+# Redis, a 3-node Redis Cluster and an SES v2 emulator, all on 127.0.0.1, all
+# owned by this repo.
 #
 #   scripts/services.sh up      provision what is missing, start what is not
 #                               running (reuse what is healthy), print the env
@@ -16,7 +17,8 @@
 # Ports (all on 127.0.0.1) come from, first to last: SENDONCE_KAFKA_PORT,
 # SENDONCE_KAFKA_CONTROLLER_PORT, SENDONCE_KAFKA_SASL_SSL_PORT,
 # SENDONCE_REDIS_PORT, SENDONCE_REDIS_TLS_PORT, SENDONCE_SES_PORT,
-# SENDONCE_MOTO_PORT; what `up` recorded in <state dir>/ports; a free port
+# SENDONCE_MOTO_PORT, SENDONCE_REDIS_CLUSTER_PORTS (three ports, comma-separated;
+# each node's cluster bus is on its port + 10000); what `up` recorded in <state dir>/ports; a free port
 # picked at `up` when SENDONCE_FREE_PORTS=1 (and none of this state dir's
 # services is running); the fixed defaults below. `up` records the ports it
 # used so that `env`, `status` and `down` find them.
@@ -36,6 +38,11 @@
 #   KAFKA_BROKERS            ours: 127.0.0.1:39092 (controller 39093) by default
 #   REDIS_URL                ours: redis://127.0.0.1:36379/0 by default
 #   AWS_ENDPOINT_URL_SESV2   ours: http://127.0.0.1:38005 by default
+#   REDIS_CLUSTER_URL        ours: redis+cluster://127.0.0.1:36381,127.0.0.1:36382,127.0.0.1:36383
+#                            by default: three masters (no replicas) of Debian's
+#                            redis-server in cluster mode, AOF on, slots spread
+#                            by `redis-cli --cluster create`; the URL form is
+#                            pkg/redisconn's (--redis-url with --redis-cluster)
 #
 # Secured endpoints of the same servers, for the tests of TLS and auth (a
 # test CA made with the JDK's keytool in .cache/services/tls):
@@ -48,6 +55,10 @@
 #                            SENDONCE_TEST_REDIS_CA_FILE)
 # Passwords are only ever in files (0600), never printed.
 #   AWS_ENDPOINT_URL_S3      ours: http://127.0.0.1:35000 (moto)
+#   AWS_ENDPOINT_URL_SNS, AWS_ENDPOINT_URL_SQS
+#                            the same moto (it serves SNS and SQS on that port;
+#                            it fans SNS out to SQS), or AWS_ENDPOINT_URL_S3's
+#                            external endpoint
 #
 # State lives in .cache/ (git-ignored): .cache/moto/venv (moto from PyPI), .cache/kafka/libs (broker jars from
 # Maven Central, see scripts/kafka/pom.xml) and .cache/services/ (pids, logs,
@@ -87,7 +98,11 @@ KAFKA_SASL_SSL_PORT=39094
 REDIS_TLS_PORT=36380
 SES_PORT=38005
 MOTO_PORT=35000
-PORT_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_SASL_SSL_PORT REDIS_PORT REDIS_TLS_PORT SES_PORT MOTO_PORT)
+REDIS_CLUSTER_PORT1=36381
+REDIS_CLUSTER_PORT2=36382
+REDIS_CLUSTER_PORT3=36383
+PORT_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_SASL_SSL_PORT REDIS_PORT REDIS_TLS_PORT SES_PORT MOTO_PORT
+  REDIS_CLUSTER_PORT1 REDIS_CLUSTER_PORT2 REDIS_CLUSTER_PORT3)
 
 # Generous quota so rate limiting in our code is what gets tested, not the emulator's.
 SES_ACCOUNT_JSON='{"DedicatedIpAutoWarmupEnabled":false,"Details":{"AdditionalContactEmailAddresses":[],"ContactLanguage":"EN","MailType":"TRANSACTIONAL","ReviewDetails":{"CaseId":"sendonce-local","Status":"GRANTED"},"UseCaseDescription":"sendonce integration tests","WebsiteURL":"https://example.com"},"EnforcementStatus":"HEALTHY","ProductionAccessEnabled":true,"SendingEnabled":true,"SendQuota":{"Max24HourSend":10000000,"MaxSendRate":2000,"SentLast24Hours":0},"SuppressionAttributes":{"SuppressedReasons":[]}}'
@@ -181,6 +196,16 @@ load_ports() {
       fi
     done <"$PORTS_FILE"
   fi
+  if [[ -n "${SENDONCE_REDIS_CLUSTER_PORTS:-}" ]]; then
+    # Three ports: the per-node overrides below then check and apply them.
+    local cps
+    IFS=', ' read -r -a cps <<<"$SENDONCE_REDIS_CLUSTER_PORTS"
+    if [[ ${#cps[@]} -ne 3 ]]; then
+      echo "services.sh: SENDONCE_REDIS_CLUSTER_PORTS=$SENDONCE_REDIS_CLUSTER_PORTS: want three ports, comma-separated" >&2
+      exit 2
+    fi
+    SENDONCE_REDIS_CLUSTER_PORT1="${cps[0]}" SENDONCE_REDIS_CLUSTER_PORT2="${cps[1]}" SENDONCE_REDIS_CLUSTER_PORT3="${cps[2]}"
+  fi
   for name in "${PORT_VARS[@]}"; do
     ov="SENDONCE_$name"
     [[ -n "${!ov:-}" ]] || continue
@@ -199,6 +224,7 @@ set_endpoints() {
   OUR_REDIS_TLS="rediss://sendonce@127.0.0.1:$REDIS_TLS_PORT/0"
   OUR_SES="http://127.0.0.1:$SES_PORT"
   OUR_MOTO="http://127.0.0.1:$MOTO_PORT"
+  OUR_REDIS_CLUSTER="redis+cluster://127.0.0.1:$REDIS_CLUSTER_PORT1,127.0.0.1:$REDIS_CLUSTER_PORT2,127.0.0.1:$REDIS_CLUSTER_PORT3"
 }
 
 # free_port <var>: sets var to a port nothing listens on, below the
@@ -221,7 +247,7 @@ free_port() {
 # any_running: a pid file of this state dir names a live process.
 any_running() {
   local f
-  for f in "$SVC"/kafka/kafka.pid "$SVC"/redis/redis.pid "$SVC"/ses/ses.pid "$SVC"/moto/moto.pid; do
+  for f in "$SVC"/kafka/kafka.pid "$SVC"/redis/redis.pid "$SVC"/ses/ses.pid "$SVC"/moto/moto.pid "$SVC"/redis-cluster/*/redis.pid; do
     pid_alive "$(read_pid "$f")" && return 0
   done
   return 1
@@ -236,7 +262,14 @@ choose_ports() {
       ov="SENDONCE_$name"
       [[ -n "${!ov:-}" ]] || free_port "$name"
     done
-    log "free ports picked for ${SVC#"$ROOT"/}: kafka $KAFKA_PORT, redis $REDIS_PORT, ses $SES_PORT, moto $MOTO_PORT"
+    # A cluster node also needs its bus port (port + 10000) free.
+    for name in REDIS_CLUSTER_PORT1 REDIS_CLUSTER_PORT2 REDIS_CLUSTER_PORT3; do
+      ov="SENDONCE_$name"
+      [[ -n "${!ov:-}" ]] && continue
+      while port_open $((${!name} + 10000)) || [[ "$PICKED" == *" $((${!name} + 10000)) "* ]]; do free_port "$name"; done
+      PICKED+="$((${!name} + 10000)) "
+    done
+    log "free ports picked for ${SVC#"$ROOT"/}: kafka $KAFKA_PORT, redis $REDIS_PORT, ses $SES_PORT, moto $MOTO_PORT, redis cluster $(rcl_ports)"
   fi
   set_endpoints
   for name in "${PORT_VARS[@]}"; do echo "$name=${!name}"; done >"$PORTS_FILE.tmp"
@@ -563,6 +596,136 @@ redis_status() {
   echo "redis: stopped"; return 1
 }
 
+# ---------------------------------------------------------------- redis cluster
+
+# Three masters (no replicas) of the same Debian redis-server in cluster mode,
+# for the tests of the cluster client (--redis-cluster): the 16384 hash slots
+# spread over the three. Each node has its own folder, named by its port, in
+# <state dir>/redis-cluster (nodes.conf, the AOF, pid and log), so a restart
+# on the same ports finds the cluster again; on new ports a new one is made.
+RCL_DIR="$SVC/redis-cluster"
+
+rcl_ports() { echo "$REDIS_CLUSTER_PORT1 $REDIS_CLUSTER_PORT2 $REDIS_CLUSTER_PORT3"; }
+rcl_pidfile() { echo "$RCL_DIR/$1/redis.pid"; }
+# rcl_match <port>: the process title (cluster mode adds " [cluster]").
+rcl_match() { echo "redis-server 127.0.0.1:$1 "; }
+rcl_ping() { [[ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" == PONG ]]; }
+# rcl_info <port> <field>: one field of CLUSTER INFO.
+rcl_info() { redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | tr -d '\r' | sed -n "s/^$2://p"; }
+# rcl_ok: every node says cluster_state:ok.
+rcl_ok() {
+  local p
+  for p in $(rcl_ports); do [[ "$(rcl_info "$p" cluster_state)" == ok ]] || return 1; done
+}
+# rcl_formed: every node knows the three and sees all slots assigned.
+rcl_formed() {
+  local p
+  for p in $(rcl_ports); do
+    [[ "$(rcl_info "$p" cluster_known_nodes)" == 3 && "$(rcl_info "$p" cluster_slots_assigned)" == 16384 ]] || return 1
+  done
+}
+
+# rcl_node_up <port>: reuse the node if it is ours and answers, else start it.
+rcl_node_up() {
+  local p="$1" d="$RCL_DIR/$1" pid i
+  pid="$(read_pid "$(rcl_pidfile "$p")")"
+  if pid_matches "$pid" "$(rcl_match "$p")"; then
+    for ((i = 0; i < 30; i++)); do rcl_ping "$p" && return 0; sleep 0.5; done
+    log "redis-cluster: node $p (pid $pid) is not answering, restarting it"
+    stop_pid "redis-cluster node $p" "$pid" "$(rcl_match "$p")" 10
+  fi
+  rm -f "$(rcl_pidfile "$p")"
+  port_open "$p" && fail redis-cluster "port 127.0.0.1:$p is already in use by another process"
+  port_open $((p + 10000)) && fail redis-cluster "cluster bus port 127.0.0.1:$((p + 10000)) (node port + 10000) is already in use by another process"
+  mkdir -p "$d"
+  : >"$d/redis.log"
+  redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$d/nodes.conf" \
+    --cluster-node-timeout 5000 --appendonly yes --dir "$d" --save '' \
+    --daemonize yes --pidfile "$(rcl_pidfile "$p")" --logfile "$d/redis.log" >"$d/redis.out" 2>&1 9>&- ||
+    fail redis-cluster "redis-server on port $p exited with status $?" "$d/redis.out"
+  for ((i = 0; i < 200; i++)); do
+    rcl_ping "$p" && break
+    pid="$(read_pid "$(rcl_pidfile "$p")")"
+    [[ -n "$pid" ]] && ! pid_alive "$pid" && fail redis-cluster "redis-server on port $p exited" "$d/redis.log"
+    sleep 0.1
+  done
+  rcl_ping "$p" || fail redis-cluster "no PONG from node 127.0.0.1:$p within 20s" "$d/redis.log"
+  RCL_STARTED+=" $p"
+}
+
+redis_cluster_up() {
+  if external REDIS_CLUSTER_URL "$OUR_REDIS_CLUSTER"; then
+    log "redis-cluster: using external REDIS_CLUSTER_URL=$(redact "$REDIS_CLUSTER_URL")"
+    return 0
+  fi
+  if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    apt_install redis-cluster redis-server redis-tools
+  fi
+  command -v redis-server >/dev/null || fail redis-cluster "redis-server not found after apt-get install"
+  local t0 p i
+  t0="$(now)"
+  RCL_STARTED=""
+  mkdir -p "$RCL_DIR"
+  for p in $(rcl_ports); do rcl_node_up "$p"; done
+  if [[ -z "$RCL_STARTED" ]] && rcl_ok; then
+    log "redis-cluster: already running on $OUR_REDIS_CLUSTER"
+    return 0
+  fi
+  if ! rcl_formed; then
+    # New nodes (or a cluster left half made): empty them and create it.
+    log "redis-cluster: creating the cluster of 127.0.0.1:{$(rcl_ports | tr ' ' ,)}"
+    for p in $(rcl_ports); do
+      redis-cli -h 127.0.0.1 -p "$p" flushall >/dev/null 2>&1 || true
+      redis-cli -h 127.0.0.1 -p "$p" cluster reset hard >/dev/null 2>&1 || true
+    done
+    # shellcheck disable=SC2046
+    redis-cli --cluster create $(for p in $(rcl_ports); do echo "127.0.0.1:$p"; done) \
+      --cluster-replicas 0 --cluster-yes >"$RCL_DIR/create.log" 2>&1 9>&- ||
+      fail redis-cluster "redis-cli --cluster create failed" "$RCL_DIR/create.log"
+  fi
+  for ((i = 0; i < 300; i++)); do
+    rcl_ok && break
+    sleep 0.1
+  done
+  if ! rcl_ok; then
+    for p in $(rcl_ports); do
+      echo "---- node 127.0.0.1:$p: $(redis-cli -h 127.0.0.1 -p "$p" cluster info 2>&1 | tr -d '\r' | grep -E 'cluster_state|slots_assigned|known_nodes' | tr '\n' ' ')" >&2
+    done
+    fail redis-cluster "cluster_state is not ok on every node within 30s" "$RCL_DIR/create.log"
+  fi
+  log "redis-cluster: ready on $OUR_REDIS_CLUSTER in $(since "$t0")s (started:${RCL_STARTED:- none})"
+}
+
+redis_cluster_down() {
+  local p pid
+  for p in $(rcl_ports); do
+    pid="$(read_pid "$(rcl_pidfile "$p")")"
+    if pid_matches "$pid" "$(rcl_match "$p")"; then
+      stop_pid "redis-cluster node $p" "$pid" "$(rcl_match "$p")" 10
+    fi
+    rm -f "$(rcl_pidfile "$p")"
+  done
+}
+
+redis_cluster_status() {
+  if external REDIS_CLUSTER_URL "$OUR_REDIS_CLUSTER"; then echo "redis-cluster: external $(redact "$REDIS_CLUSTER_URL")"; return 0; fi
+  local p pid pids="" bad=""
+  for p in $(rcl_ports); do
+    pid="$(read_pid "$(rcl_pidfile "$p")")"
+    if pid_matches "$pid" "$(rcl_match "$p")" && command -v redis-cli >/dev/null && rcl_ping "$p"; then
+      pids+=" $pid"
+    elif pid_matches "$pid" "$(rcl_match "$p")"; then
+      bad+=" $p:not-answering(pid $pid, log ${RCL_DIR#"$ROOT"/}/$p/redis.log)"
+    else
+      bad+=" $p:stopped"
+    fi
+  done
+  if [[ -z "$pids" ]]; then echo "redis-cluster: stopped"; return 1; fi
+  if [[ -n "$bad" ]]; then echo "redis-cluster: DEGRADED $OUR_REDIS_CLUSTER, nodes$bad"; return 1; fi
+  if ! rcl_ok; then echo "redis-cluster: running but cluster_state is not ok on every node, pids$pids"; return 1; fi
+  echo "redis-cluster: running $OUR_REDIS_CLUSTER pids$pids, cluster_state ok"
+}
+
 # ---------------------------------------------------------------- ses
 
 SES_SVC="$SVC/ses"
@@ -741,7 +904,10 @@ print_env() {
     "KAFKA_BROKERS=${KAFKA_BROKERS:-$OUR_KAFKA}" \
     "REDIS_URL=$(redact "${REDIS_URL:-$OUR_REDIS}")" \
     "AWS_ENDPOINT_URL_SESV2=${AWS_ENDPOINT_URL_SESV2:-$OUR_SES}" \
+    "REDIS_CLUSTER_URL=$(redact "${REDIS_CLUSTER_URL:-$OUR_REDIS_CLUSTER}")" \
     "AWS_ENDPOINT_URL_S3=${AWS_ENDPOINT_URL_S3:-$OUR_MOTO}" \
+    "AWS_ENDPOINT_URL_SNS=${AWS_ENDPOINT_URL_SNS:-${AWS_ENDPOINT_URL_S3:-$OUR_MOTO}}" \
+    "AWS_ENDPOINT_URL_SQS=${AWS_ENDPOINT_URL_SQS:-${AWS_ENDPOINT_URL_S3:-$OUR_MOTO}}" \
     "AWS_REGION=${AWS_REGION:-us-east-1}" \
     "AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test}" \
     "AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}" \
@@ -765,7 +931,7 @@ print_env() {
     printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
   done
   local v
-  for v in REDIS_URL REDIS_TLS_URL; do
+  for v in REDIS_URL REDIS_TLS_URL REDIS_CLUSTER_URL; do
     if [[ -n "${!v:-}" && "$(redact "${!v}")" != "${!v}" ]]; then
       log "$v holds a password: printed as $(redact "${!v}"); move the password to a file (--redis-password-file)"
     fi
@@ -805,6 +971,7 @@ all_up() {
   choose_ports
   local t0; t0="$(now)"
   redis_up
+  redis_cluster_up
   ses_up
   moto_up
   kafka_up
@@ -818,12 +985,14 @@ all_down() {
   moto_down
   kafka_down
   redis_down
+  redis_cluster_down
 }
 
 all_status() {
   local rc=0
   kafka_status || rc=1
   redis_status || rc=1
+  redis_cluster_status || rc=1
   ses_status || rc=1
   moto_status || rc=1
   return $rc
@@ -854,7 +1023,7 @@ run_cleanup() {
   trap - EXIT INT TERM
   log "stopping the services of ${SVC#"$ROOT"/} (KEEP_SERVICES=1 keeps them for the next run)"
   all_down || true
-  rm -rf "$KAFKA_DATA" "$REDIS_DIR/appendonlydir" "$REDIS_DIR"/*.aof "$PORTS_FILE"
+  rm -rf "$KAFKA_DATA" "$REDIS_DIR/appendonlydir" "$REDIS_DIR"/*.aof "$RCL_DIR" "$PORTS_FILE"
   exit $rc
 }
 

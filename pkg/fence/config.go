@@ -28,26 +28,46 @@ const (
 	DefaultLease     = time.Minute
 	DefaultRetention = 62 * 24 * time.Hour
 	DefaultTimeout   = 2 * time.Second
+	DefaultShards    = 12
+	DefaultBuckets   = 64
 )
 
 // Config configures a Fence. The zero value is valid once Validate has filled
 // in the defaults.
 type Config struct {
-	// Prefix starts every key: <prefix>:f:<campaign>:<user>. Default
-	// "sendonce".
+	// Prefix starts every key: <prefix>:f:{<campaign>:<shard>}:<bucket>
+	// (a hash whose fields are user ids) and <prefix>:fence-layout.
+	// Default "sendonce".
 	Prefix string
 	// Lease is how long an in-flight claim is honoured before it counts as
 	// abandoned. Default 1m.
 	Lease time.Duration
-	// Retention is the TTL of terminal records (sent, failed, ambiguous,
-	// dead_lettered, expired) and of keys in the sending phase. It must
-	// outlive the campaign and any replay of it. Default 62 days.
+	// Retention is the TTL of a bucket: every write renews it, so a record
+	// lives at least Retention after it was written. It must outlive the
+	// campaign and any replay of it. Default 62 days.
 	Retention time.Duration
 	// Timeout bounds each Redis call. Default 2s.
 	Timeout time.Duration
 	// OnAbandoned is the policy for abandoned sending keys. Default Hold.
 	OnAbandoned AbandonPolicy
+	// Shards and Buckets are the Layout asked for when none is stored yet
+	// (Establish); a stored layout wins. Defaults 12 and 64. Set Shards to
+	// the jobs topic's partition count (or a divisor of it) so that a batch
+	// is one Lua call, and Buckets so that a bucket holds at most about 100
+	// users (users / Shards / 100): see scripts/bench/memory.go.
+	Shards, Buckets int
+	// ResolveAfter is how long an ambiguous record waits for an SES event
+	// (Settle) before a Claim declares it not sent and wins it again
+	// (Claim.Resolved). 0 keeps ambiguous final (Done).
+	ResolveAfter time.Duration
 }
+
+// Upper bounds of Shards and Buckets: far beyond any sensible layout, low
+// enough to catch a typo.
+const (
+	maxShards  = 16384
+	maxBuckets = 1 << 20
+)
 
 // ErrConfig is wrapped by every error Validate returns.
 var ErrConfig = errors.New("fence: invalid config")
@@ -69,6 +89,12 @@ func (c *Config) Validate() error {
 	if c.OnAbandoned == "" {
 		c.OnAbandoned = Hold
 	}
+	if c.Shards == 0 {
+		c.Shards = DefaultShards
+	}
+	if c.Buckets == 0 {
+		c.Buckets = DefaultBuckets
+	}
 	switch {
 	case strings.ContainsAny(c.Prefix, " \t\r\n"):
 		return fmt.Errorf("%w: prefix %q contains white space", ErrConfig, c.Prefix)
@@ -80,6 +106,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: timeout must be at least 1ms (got %s)", ErrConfig, c.Timeout)
 	case c.OnAbandoned != Hold && c.OnAbandoned != Resend:
 		return fmt.Errorf("%w: on-abandoned policy must be %q or %q (got %q)", ErrConfig, Hold, Resend, c.OnAbandoned)
+	case c.Shards < 1 || c.Shards > maxShards:
+		return fmt.Errorf("%w: shards must be 1 to %d (got %d); match the jobs topic's partition count", ErrConfig, maxShards, c.Shards)
+	case c.Buckets < 1 || c.Buckets > maxBuckets:
+		return fmt.Errorf("%w: buckets must be 1 to %d (got %d)", ErrConfig, maxBuckets, c.Buckets)
+	case c.ResolveAfter < 0:
+		return fmt.Errorf("%w: resolve-after must not be negative (got %s)", ErrConfig, c.ResolveAfter)
 	}
 	return nil
 }

@@ -15,9 +15,12 @@ func TestConfigValidate(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", cfg: Config{},
-			want: Config{Prefix: "sendonce", Lease: time.Minute, Retention: 62 * 24 * time.Hour, Timeout: 2 * time.Second, OnAbandoned: Hold}},
-		{name: "kept", cfg: Config{Prefix: "p", Lease: time.Second, Retention: time.Hour, Timeout: time.Millisecond, OnAbandoned: Resend},
-			want: Config{Prefix: "p", Lease: time.Second, Retention: time.Hour, Timeout: time.Millisecond, OnAbandoned: Resend}},
+			want: Config{Prefix: "sendonce", Lease: time.Minute, Retention: 62 * 24 * time.Hour, Timeout: 2 * time.Second, OnAbandoned: Hold, Shards: 12, Buckets: 64}},
+		{name: "kept", cfg: Config{Prefix: "p", Lease: time.Second, Retention: time.Hour, Timeout: time.Millisecond, OnAbandoned: Resend, Shards: 3, Buckets: 5, ResolveAfter: time.Minute},
+			want: Config{Prefix: "p", Lease: time.Second, Retention: time.Hour, Timeout: time.Millisecond, OnAbandoned: Resend, Shards: 3, Buckets: 5, ResolveAfter: time.Minute}},
+		{name: "negative shards", cfg: Config{Shards: -1}, wantErr: "shards must be 1 to 16384 (got -1)"},
+		{name: "too many buckets", cfg: Config{Buckets: 1 << 21}, wantErr: "buckets must be 1 to"},
+		{name: "negative resolve-after", cfg: Config{ResolveAfter: -time.Second}, wantErr: "resolve-after must not be negative"},
 		{name: "negative lease", cfg: Config{Lease: -time.Second}, wantErr: "lease must be at least 1ms"},
 		{name: "retention under two leases", cfg: Config{Lease: time.Hour, Retention: time.Hour}, wantErr: "retention (1h0m0s) must be at least twice the lease"},
 		{name: "negative timeout", cfg: Config{Timeout: -1}, wantErr: "timeout must be at least 1ms"},

@@ -6,7 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,9 +26,17 @@ const (
 	// Busy: another owner holds a live lease; try again later.
 	Busy
 	// Held: an owner abandoned the key while sending and the policy is
-	// Hold; this call marked it ambiguous. Skip the job and record it as
+	// Hold; this call marked it ambiguous (keeping the abandoned attempt,
+	// so that its SES events can settle it). Skip the job and record it as
 	// ambiguous.
 	Held
+	// Unsettled: the key is ambiguous (marked so, or Held) and
+	// Config.ResolveAfter has not passed since: an SES event may still
+	// settle it (Settle). Skip the job for now and try again later. Once
+	// the window has passed, Claim answers Won with Resolved: declared not
+	// sent, the caller sends it again. With ResolveAfter 0, ambiguous is
+	// final (Done).
+	Unsettled
 )
 
 func (o Outcome) String() string {
@@ -40,6 +49,8 @@ func (o Outcome) String() string {
 		return "busy"
 	case Held:
 		return "held"
+	case Unsettled:
+		return "unsettled"
 	}
 	return fmt.Sprintf("Outcome(%d)", int(o))
 }
@@ -48,14 +59,24 @@ func (o Outcome) String() string {
 type Claim struct {
 	Outcome Outcome
 	// Token is the owner token, set when Won: pass it to Arm, MarkSent,
-	// Release and the other Mark methods.
+	// Release and the other Mark methods. It is also the attempt id (8
+	// random bytes, base64url: 11 characters of A-Za-z0-9-_, a valid SES
+	// tag value) that the record keeps and SES events name.
 	Token string
 	// Reclaimed is set when Won over an abandoned sending key (policy
 	// Resend): the email may already have been sent once.
 	Reclaimed bool
+	// Resolved is set when Won over an ambiguous record whose
+	// Config.ResolveAfter window passed without an SES event: declared not
+	// sent.
+	Resolved bool
 	// Record is what the key held before this call (for Done, Busy, Held,
-	// and Won over an expired lease).
+	// Unsettled, and Won over an expired lease or a resolved record).
 	Record Record
+	// Err is set, in a ClaimBatch answer, for an item that could not be
+	// claimed on its own (ErrKey, or a value this package did not write);
+	// the other fields are then zero.
+	Err error
 }
 
 // Fence is the idempotency fence. It is safe for concurrent use.
@@ -67,13 +88,16 @@ type Fence struct {
 	// then computed and compared on Redis's clock (TIME), the one clock
 	// every sender shares.
 	redisClock bool
+	// layout is the established layout, loaded once (layoutMu serialises
+	// the loading).
+	layout   atomic.Pointer[Layout]
+	layoutMu sync.Mutex
 }
 
 // New returns a Fence on rdb. now is the clock of the tests: nil in
-// production, where lease deadlines come from Redis's TIME (one clock for
-// every sender; a stepped node clock cannot end another sender's lease) and
-// the times of terminal records from time.Now. A non-nil now is used for
-// both.
+// production, where lease deadlines and recorded times come from Redis's
+// TIME (one clock for every sender; a stepped node clock cannot end
+// another sender's lease). A non-nil now is used for both.
 func New(rdb redis.UniversalClient, cfg Config, now func() time.Time) (*Fence, error) {
 	if rdb == nil {
 		return nil, fmt.Errorf("%w: no redis client", ErrConfig)
@@ -100,21 +124,18 @@ func (f *Fence) leaseNow() int64 {
 // Config returns the validated configuration.
 func (f *Fence) Config() Config { return f.cfg }
 
-// Key returns the Redis key of (campaign, user): <prefix>:f:<campaign>:<user>.
+// Key returns the Redis key of the hash (bucket) that holds the record of
+// (campaign, user), whose field is user:
+// <prefix>:f:{<campaign>:<shard>}:<bucket>. It uses the established layout,
+// or Config's when none was loaded yet (call Establish first to be sure).
 func (f *Fence) Key(campaign, user string) string {
-	return f.cfg.Prefix + ":f:" + campaign + ":" + user
+	k, _ := f.currentLayout().key(f.cfg.Prefix, campaign, user)
+	return k
 }
 
-func (f *Fence) key(campaign, user string) (string, error) {
-	if campaign == "" || user == "" {
-		return "", ErrKey
-	}
-	return f.Key(campaign, user), nil
-}
-
-// newToken returns 12 random bytes in base64url: 16 characters.
+// newToken returns 8 random bytes in base64url: 11 characters.
 func newToken() (string, error) {
-	var b [12]byte
+	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("fence: making an owner token: %w", err)
 	}
@@ -137,7 +158,9 @@ func (f *Fence) call(ctx context.Context, op string, fn func(context.Context) er
 //
 //   - absent, or claimed with an expired lease: Won, with a new token and a
 //     lease of Config.Lease.
-//   - settled (sent, failed, ambiguous, dead_lettered, expired): Done.
+//   - settled (sent, failed, dead_lettered, expired, cancelled): Done.
+//   - ambiguous: Done when Config.ResolveAfter is 0; else Unsettled within
+//     the window and Won with Resolved after it.
 //   - claimed or sending with a live lease: Busy.
 //   - sending with an expired lease: policy Hold marks it ambiguous and
 //     answers Held; policy Resend takes it over once: Won with Reclaimed.
@@ -145,118 +168,50 @@ func (f *Fence) call(ctx context.Context, op string, fn func(context.Context) er
 //     the policy: --on-ambiguous resend resends a user at most once.
 //   - released for its one resend (MarkResendable): Won with Reclaimed.
 func (f *Fence) Claim(ctx context.Context, campaign, user string) (Claim, error) {
-	key, err := f.key(campaign, user)
+	cs, err := f.ClaimBatch(ctx, []Item{{Campaign: campaign, User: user}})
 	if err != nil {
 		return Claim{}, err
 	}
-	token, err := newToken()
-	if err != nil {
-		return Claim{}, err
+	if cs[0].Err != nil {
+		return Claim{}, cs[0].Err
 	}
-	return f.claimWith(ctx, key, token)
+	return cs[0], nil
 }
-
-// claimWith is Claim with a given token: the same call resent after a lost
-// reply must find the key its own.
-func (f *Fence) claimWith(ctx context.Context, key, token string) (Claim, error) {
-	var res []any
-	var err error
-	err = f.call(ctx, "claim", func(ctx context.Context) error {
-		var err error
-		res, err = claimScript.Run(ctx, f.rdb, []string{key},
-			f.leaseNow(), token, ms(f.cfg.Lease), ms(f.claimTTL()), string(f.cfg.OnAbandoned), heldReason, ms(f.cfg.Retention)).Slice()
-		return err
-	})
-	if err != nil {
-		return Claim{}, err
-	}
-	if len(res) != 2 {
-		return Claim{}, fmt.Errorf("fence: claim: unexpected script reply %v", res)
-	}
-	outcome, _ := res[0].(string)
-	prev, _ := res[1].(string)
-	var c Claim
-	if prev != "" {
-		if c.Record, err = decodeValue(prev); err != nil {
-			return Claim{}, fmt.Errorf("fence: claim %s: %w", key, err)
-		}
-	}
-	switch outcome {
-	case "won":
-		c.Outcome, c.Token = Won, token
-	case "reclaimed":
-		c.Outcome, c.Token, c.Reclaimed = Won, token, true
-	case "busy":
-		c.Outcome = Busy
-	case "held":
-		c.Outcome = Held
-	case "done":
-		c.Outcome = Done
-	default:
-		return Claim{}, fmt.Errorf("fence: claim: unexpected script outcome %q", outcome)
-	}
-	return c, nil
-}
-
-// claimTTL is the TTL of a claimed key. An expired claim is reclaimable
-// anyway, so the key may vanish once the lease is over; the second lease is
-// a margin for clock skew between replicas.
-func (f *Fence) claimTTL() time.Duration { return 2 * f.cfg.Lease }
 
 // heldReason is the reason of a key found abandoned while sending.
 const heldReason = "lease expired while sending"
 
-// The answers of ownerScript.
-const (
-	ownerRefused     = 0
-	ownerDone        = 1
-	ownerSentWins    = 2
-	ownerResendSpent = 3
-)
-
-// owner runs ownerScript and maps "not owner" to ErrNotOwner.
-func (f *Fence) owner(ctx context.Context, op, campaign, user, token, mode, value string, ttl time.Duration) (int64, error) {
-	key, err := f.key(campaign, user)
+// mark runs one mark through MarkBatch.
+func (f *Fence) mark(ctx context.Context, m Mark) error {
+	errs, err := f.MarkBatch(ctx, []Mark{m})
 	if err != nil {
-		return 0, err
-	}
-	var res int64
-	err = f.call(ctx, op, func(ctx context.Context) error {
-		var err error
-		res, err = ownerScript.Run(ctx, f.rdb, []string{key}, token, mode, value, ms(ttl), f.leaseNow()).Int64()
 		return err
-	})
-	if err != nil {
-		return 0, err
 	}
-	if res == ownerRefused {
-		return res, fmt.Errorf("fence: %s %s: %w", op, key, ErrNotOwner)
-	}
-	return res, nil
+	return errs[0]
 }
 
 // Arm moves the key from claimed to sending and renews the lease. Call it
 // right before writing the SES request: from now on an abandoned key is
 // ambiguous. Arming an already armed key renews its lease.
 func (f *Fence) Arm(ctx context.Context, campaign, user, token string) error {
-	// A sending key keeps the retention TTL: it must not vanish before a
-	// later claim has seen that it was abandoned.
-	_, err := f.owner(ctx, "arm", campaign, user, token, "arm", strconv.FormatInt(ms(f.cfg.Lease), 10), f.cfg.Retention)
-	return err
+	errs, err := f.ArmBatch(ctx, []Item{{Campaign: campaign, User: user}}, []string{token})
+	if err != nil {
+		return err
+	}
+	return errs[0]
 }
+
+func item(campaign, user string) Item { return Item{Campaign: campaign, User: user} }
 
 // MarkSent records that SES accepted the email. Sent wins: if this token
 // lost the key meanwhile (a Redis failover dropped it, or the lease was
 // taken over by a claim that has not settled), the sent record is written
 // anyway, because the email did leave; the answer is then ErrSentOverLostClaim
 // so the caller can say so. Only a terminal record written by another owner
-// refuses it (ErrNotOwner).
+// (or a failed verdict of an SES event) refuses it (ErrNotOwner); a record
+// an SES event already made sent for this attempt accepts it.
 func (f *Fence) MarkSent(ctx context.Context, campaign, user, token, messageID string) error {
-	res, err := f.owner(ctx, "mark sent", campaign, user, token, "sent", terminalValue(Sent, f.now(), packMessageID(messageID)), f.cfg.Retention)
-	if err == nil && res == ownerSentWins {
-		return ErrSentOverLostClaim
-	}
-	return err
+	return f.mark(ctx, Mark{Item: item(campaign, user), Token: token, Op: OpSent, MessageID: messageID})
 }
 
 // MarkResendable records an ambiguous outcome that --on-ambiguous resend
@@ -265,63 +220,69 @@ func (f *Fence) MarkSent(ctx context.Context, campaign, user, token, messageID s
 // resend, nothing changes and the answer is ErrResendSpent: hold it
 // (MarkAmbiguous) instead.
 func (f *Fence) MarkResendable(ctx context.Context, campaign, user, token, reason string) error {
-	res, err := f.owner(ctx, "mark resendable", campaign, user, token, "resendable", resendableValue(f.now(), cutReason(reason)), f.cfg.Retention)
-	if err == nil && res == ownerResendSpent {
-		return ErrResendSpent
-	}
-	return err
+	return f.mark(ctx, Mark{Item: item(campaign, user), Token: token, Op: OpResendable, Reason: reason})
 }
 
 // MarkFailed records a permanent failure.
 func (f *Fence) MarkFailed(ctx context.Context, campaign, user, token, reason string) error {
-	return f.mark(ctx, "mark failed", campaign, user, token, Failed, cutReason(reason))
+	return f.mark(ctx, Mark{Item: item(campaign, user), Token: token, Op: OpFailed, Reason: reason})
 }
 
 // MarkDeadLettered records that the job went to the DLQ. Reopen undoes it
 // for a redrive.
 func (f *Fence) MarkDeadLettered(ctx context.Context, campaign, user, token, reason string) error {
-	return f.mark(ctx, "mark dead-lettered", campaign, user, token, DeadLettered, cutReason(reason))
+	return f.mark(ctx, Mark{Item: item(campaign, user), Token: token, Op: OpDeadLettered, Reason: reason})
 }
 
 // MarkExpired records that the job expired before it was sent.
 func (f *Fence) MarkExpired(ctx context.Context, campaign, user, token string) error {
-	return f.mark(ctx, "mark expired", campaign, user, token, Expired, "")
+	return f.mark(ctx, Mark{Item: item(campaign, user), Token: token, Op: OpExpired})
 }
 
 // MarkCancelled records that the campaign was cancelled before this user
 // was sent.
 func (f *Fence) MarkCancelled(ctx context.Context, campaign, user, token string) error {
-	return f.mark(ctx, "mark cancelled", campaign, user, token, Cancelled, "")
+	return f.mark(ctx, Mark{Item: item(campaign, user), Token: token, Op: OpCancelled})
 }
 
 // MarkAmbiguous records that the request was written but its outcome is
-// unknown (SES answered 5xx or timed out) and the policy is Hold.
+// unknown (SES answered 5xx or timed out) and the policy is Hold. With
+// Config.ResolveAfter, an SES event may settle it (Settle), or a Claim
+// declares it not sent once the window has passed.
 func (f *Fence) MarkAmbiguous(ctx context.Context, campaign, user, token, reason string) error {
-	return f.mark(ctx, "mark ambiguous", campaign, user, token, Ambiguous, cutReason(reason))
-}
-
-func (f *Fence) mark(ctx context.Context, op, campaign, user, token string, s State, detail string) error {
-	_, err := f.owner(ctx, op, campaign, user, token, "set", terminalValue(s, f.now(), detail), f.cfg.Retention)
-	return err
+	return f.mark(ctx, Mark{Item: item(campaign, user), Token: token, Op: OpAmbiguous, Reason: reason})
 }
 
 // Release deletes the key: the email was surely not sent and the job will
 // come back (retry). Releasing a key that is already gone succeeds.
 func (f *Fence) Release(ctx context.Context, campaign, user, token string) error {
-	_, err := f.owner(ctx, "release", campaign, user, token, "del", "", 0)
-	return err
+	return f.mark(ctx, Mark{Item: item(campaign, user), Token: token, Op: OpRelease})
+}
+
+// locate is the bucket of (campaign, user) under the stored layout; ok is
+// false when no layout is stored (nothing was ever fenced).
+func (f *Fence) locate(ctx context.Context, campaign, user string) (key string, ok bool, err error) {
+	if campaign == "" || user == "" {
+		return "", false, ErrKey
+	}
+	l, ok, err := f.loadLayout(ctx, false)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	key, _ = l.key(f.cfg.Prefix, campaign, user)
+	return key, true, nil
 }
 
 // Get returns the record of (campaign, user) and whether there is one.
 func (f *Fence) Get(ctx context.Context, campaign, user string) (Record, bool, error) {
-	key, err := f.key(campaign, user)
-	if err != nil {
+	key, ok, err := f.locate(ctx, campaign, user)
+	if err != nil || !ok {
 		return Record{}, false, err
 	}
 	var v string
 	err = f.call(ctx, "get", func(ctx context.Context) error {
 		var err error
-		v, err = f.rdb.Get(ctx, key).Result()
+		v, err = f.rdb.HGet(ctx, key, user).Result()
 		return err
 	})
 	if errors.Is(err, redis.Nil) {
@@ -332,35 +293,34 @@ func (f *Fence) Get(ctx context.Context, campaign, user string) (Record, bool, e
 	}
 	r, err := decodeValue(v)
 	if err != nil {
-		return Record{}, false, fmt.Errorf("fence: get %s: %w", key, err)
+		return Record{}, false, fmt.Errorf("fence: get %s %s: %w", key, user, err)
 	}
 	return r, true, nil
 }
 
-// Reopen deletes the key if it is failed or dead-lettered, so that a
+// Reopen deletes the record if it is failed or dead-lettered, so that a
 // redriven job can be claimed again. It never touches a sent, ambiguous,
-// expired or in-flight key. It reports whether it reopened.
+// expired or in-flight record. It reports whether it reopened.
 func (f *Fence) Reopen(ctx context.Context, campaign, user string) (bool, error) {
-	key, err := f.key(campaign, user)
-	if err != nil {
+	key, ok, err := f.locate(ctx, campaign, user)
+	if err != nil || !ok {
 		return false, err
 	}
 	var n int64
 	err = f.call(ctx, "reopen", func(ctx context.Context) error {
 		var err error
-		n, err = reopenScript.Run(ctx, f.rdb, []string{key}).Int64()
+		n, err = reopenScript.Run(ctx, f.rdb, []string{key}, user).Int64()
 		return err
 	})
 	return n == 1, err
 }
 
-// Restore writes a terminal record from the ledger if the key is absent
+// Restore writes a terminal record from the ledger if the user has none
 // (fence-restore after Redis lost its data). It reports whether it wrote.
-// The record gets the full retention from now; a zero At becomes now.
+// The bucket gets the full retention from now; a zero At becomes now.
 func (f *Fence) Restore(ctx context.Context, campaign, user string, rec Record) (bool, error) {
-	key, err := f.key(campaign, user)
-	if err != nil {
-		return false, err
+	if campaign == "" || user == "" {
+		return false, ErrKey
 	}
 	if rec.At.IsZero() {
 		rec.At = f.now()
@@ -369,13 +329,34 @@ func (f *Fence) Restore(ctx context.Context, campaign, user string, rec Record) 
 	if err != nil {
 		return false, err
 	}
-	var ok bool
+	l, _, err := f.loadLayout(ctx, true)
+	if err != nil {
+		return false, err
+	}
+	key, _ := l.key(f.cfg.Prefix, campaign, user)
+	var n int64
 	err = f.call(ctx, "restore", func(ctx context.Context) error {
 		var err error
-		ok, err = f.rdb.SetNX(ctx, key, v, f.cfg.Retention).Result()
+		n, err = restoreScript.Run(ctx, f.rdb, []string{key}, user, v, ms(f.cfg.Retention)).Int64()
 		return err
 	})
-	return ok, err
+	return n == 1, err
+}
+
+// Erase deletes the record of (campaign, user), whatever its state (a
+// user's erasure). It reports whether there was one.
+func (f *Fence) Erase(ctx context.Context, campaign, user string) (bool, error) {
+	key, ok, err := f.locate(ctx, campaign, user)
+	if err != nil || !ok {
+		return false, err
+	}
+	var n int64
+	err = f.call(ctx, "erase", func(ctx context.Context) error {
+		var err error
+		n, err = f.rdb.HDel(ctx, key, user).Result()
+		return err
+	})
+	return n == 1, err
 }
 
 // Ping checks that Redis answers.

@@ -74,7 +74,8 @@ func testClaimAbsent(t *testing.T, b backend) {
 	require.False(t, ok)
 
 	c := mustClaim(t, f, Won)
-	require.Len(t, c.Token, 16)
+	require.Len(t, c.Token, 11)
+	require.Regexp(t, `^[A-Za-z0-9_-]{11}$`, c.Token, "an attempt id must be a valid SES tag value")
 	require.False(t, c.Reclaimed)
 	require.Equal(t, Record{}, c.Record)
 
@@ -202,7 +203,7 @@ func testExpiredSendingResend(t *testing.T, b backend) {
 	r := mustGet(t, f)
 	require.Equal(t, Claimed, r.State)
 	require.Equal(t, c.Token, r.Owner)
-	requireTTL(t, rdb, f.Key(camp, user), 2*10*time.Second)
+	requireTTL(t, rdb, f.Key(camp, user), DefaultRetention) // every write renews the bucket
 
 	require.ErrorIs(t, f.MarkFailed(ctx, camp, user, a.Token, "x"), ErrNotOwner)
 	require.NoError(t, f.Arm(ctx, camp, user, c.Token))
@@ -511,7 +512,7 @@ func testTTLs(t *testing.T, b backend) {
 	f, _, rdb := newFence(t, b, Config{Lease: 30 * time.Second, Retention: 62 * 24 * time.Hour})
 	key := f.Key(camp, user)
 	a := mustClaim(t, f, Won)
-	requireTTL(t, rdb, key, time.Minute) // claimed: two leases
+	requireTTL(t, rdb, key, 62*24*time.Hour) // claimed: the bucket lives the retention after each write
 	require.NoError(t, f.Arm(ctx, camp, user, a.Token))
 	requireTTL(t, rdb, key, 62*24*time.Hour) // sending: must outlive its discovery
 	require.NoError(t, f.MarkSent(ctx, camp, user, a.Token, sesID))
@@ -586,16 +587,16 @@ func TestLeaseUsesRedisTimeNotLocalClock(t *testing.T) {
 func testSameTokenClaim(t *testing.T, b backend) {
 	ctx := context.Background()
 	f, _, _ := newFence(t, b, Config{})
-	key := f.Key(camp, user)
-	first, err := f.claimWith(ctx, key, "token-aaaaaaaaaa")
+	items := []Item{{Campaign: camp, User: user}}
+	first, err := f.claimBatchWith(ctx, items, []string{"token-aaaaaaaaaa"})
 	require.NoError(t, err)
-	require.Equal(t, Won, first.Outcome)
-	again, err := f.claimWith(ctx, key, "token-aaaaaaaaaa")
+	require.Equal(t, Won, first[0].Outcome)
+	again, err := f.claimBatchWith(ctx, items, []string{"token-aaaaaaaaaa"})
 	require.NoError(t, err)
-	require.Equal(t, Won, again.Outcome, "the same claim, resent")
-	require.Equal(t, "token-aaaaaaaaaa", again.Token)
-	other, err := f.claimWith(ctx, key, "token-bbbbbbbbbb")
+	require.Equal(t, Won, again[0].Outcome, "the same claim, resent")
+	require.Equal(t, "token-aaaaaaaaaa", again[0].Token)
+	other, err := f.claimBatchWith(ctx, items, []string{"token-bbbbbbbbbb"})
 	require.NoError(t, err)
-	require.Equal(t, Busy, other.Outcome)
+	require.Equal(t, Busy, other[0].Outcome)
 	require.NoError(t, f.Arm(ctx, camp, user, "token-aaaaaaaaaa"))
 }

@@ -5,12 +5,12 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sendonce/sendonce/pkg/testenv"
 )
 
 // memoryBudget is the target Redis memory of one fenced (sent) user.
@@ -27,55 +27,77 @@ func randomName(n int) string {
 	return string(b)
 }
 
-// sentKeyMemory settles one key as sent and returns MEMORY USAGE of it.
-func sentKeyMemory(t testing.TB, f *Fence, rdb redis.UniversalClient, campaign, user, msgID string) int64 {
+// sendBatch claims, arms and marks sent the users of one batch.
+func sendBatch(t testing.TB, f *Fence, items []Item, msgID func(i int) string) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := f.Claim(ctx, campaign, user)
+	claims, err := f.ClaimBatch(ctx, items)
 	require.NoError(t, err)
-	require.Equal(t, Won, c.Outcome)
-	require.NoError(t, f.Arm(ctx, campaign, user, c.Token))
-	require.NoError(t, f.MarkSent(ctx, campaign, user, c.Token, msgID))
-	n, err := rdb.MemoryUsage(ctx, f.Key(campaign, user), 0).Result()
+	tokens := make([]string, len(items))
+	marks := make([]Mark, len(items))
+	for i, c := range claims {
+		require.NoError(t, c.Err)
+		require.Equal(t, Won, c.Outcome)
+		tokens[i] = c.Token
+		marks[i] = Mark{Item: items[i], Token: c.Token, Op: OpSent, MessageID: msgID(i)}
+	}
+	errs, err := f.ArmBatch(ctx, items, tokens)
 	require.NoError(t, err)
-	return n
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	errs, err = f.MarkBatch(ctx, marks)
+	require.NoError(t, err)
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
 }
 
-// TestMemoryPerSentKey measures, with MEMORY USAGE on the real Redis, what
-// one sent user costs, for production-shaped keys (default prefix, a
-// 7-character campaign id) and several user id lengths. MEMORY USAGE counts
-// the key, the value and the main dictionary entry; the expiry entry and
-// hash-table buckets (about 40 more bytes per key) are not included.
-func TestMemoryPerSentKey(t *testing.T) {
+// TestMemoryPerSentUser measures, with MEMORY USAGE of every bucket on the
+// real Redis, what one sent user costs in production-shaped buckets
+// (default prefix, a 7-character campaign id, user ids like
+// "user-0001234", a real SES message id, about 80 users per bucket).
+// MEMORY USAGE counts the key, the hash and its main dictionary entry; the
+// expiry entry (one per bucket) is not included. scripts/bench/memory.go
+// measures the whole server's used_memory instead.
+func TestMemoryPerSentUser(t *testing.T) {
 	rdb, _ := realRedis(t)
-	f, err := New(rdb, Config{}, nil) // default prefix: production key length
+	prefix := testenv.Name(t, "fmem")
+	t.Cleanup(func() { deletePrefix(rdb, prefix) })
+	const users = 4000
+	f, err := New(rdb, Config{Prefix: prefix, Shards: 5, Buckets: 10}, nil) // 50 buckets: 80 users each
 	require.NoError(t, err)
 	campaign := "m" + randomName(6)
-	t.Cleanup(func() { deletePrefix(rdb, f.cfg.Prefix+":f:"+campaign) })
-
-	ids := []struct {
-		name string
-		id   string
-	}{
-		{"ses-id", sesID}, // packed: 27 bytes
-		{"ses-id-unpacked", strings.ToUpper(sesID)}, // stored verbatim: 60 bytes
-		{"no-id", ""},
-	}
-	for _, userLen := range []int{8, 24, 36} {
-		for _, id := range ids {
-			user := randomName(userLen)
-			n := sentKeyMemory(t, f, rdb, campaign, user, id.id)
-			t.Logf("sent key, user id %2d chars, %-16s key %d bytes: MEMORY USAGE %d bytes", userLen, id.name, len(f.Key(campaign, user)), n)
-			if userLen <= 24 && id.name != "ses-id-unpacked" {
-				require.LessOrEqual(t, n, int64(memoryBudget), "a sent user must cost at most %d bytes", memoryBudget)
-			}
+	ctx := context.Background()
+	for start := 0; start < users; start += 50 {
+		items := make([]Item, 50)
+		for i := range items {
+			items[i] = Item{Campaign: campaign, User: fmt.Sprintf("user-%07d", start+i)}
 		}
+		sendBatch(t, f, items, func(i int) string { return fmt.Sprintf("0100018c7e3a2b1f-%08x-3b7d-4e2a-8f1c-%012x-000000", start+i, start+i) })
 	}
+	var total int64
+	buckets := 0
+	iter := rdb.Scan(ctx, 0, prefix+":f:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		n, err := rdb.MemoryUsage(ctx, iter.Val(), 0).Result()
+		require.NoError(t, err)
+		enc, err := rdb.ObjectEncoding(ctx, iter.Val()).Result()
+		require.NoError(t, err)
+		require.Equal(t, "listpack", enc, "a bucket of %s must stay a listpack", iter.Val())
+		total += n
+		buckets++
+	}
+	require.NoError(t, iter.Err())
+	require.Equal(t, 50, buckets)
+	per := float64(total) / users
+	t.Logf("%d sent users in %d buckets: MEMORY USAGE %.1f B per user", users, buckets, per)
+	require.LessOrEqual(t, per, float64(memoryBudget), "a sent user must cost at most %d bytes", memoryBudget)
 }
 
-// BenchmarkClaimMarkSent is the fence's cost per sent email: Claim, Arm and
-// MarkSent (three round trips), on the real Redis. It reports the Redis
-// memory of one resulting sent key as B/key.
+// BenchmarkClaimMarkSent is the fence's cost per sent email one user at a
+// time: Claim, Arm and MarkSent (three round trips), on the real Redis. It
+// reports the Redis memory of one resulting bucket as B/bucket.
 func BenchmarkClaimMarkSent(b *testing.B) {
 	url := os.Getenv("REDIS_URL")
 	if url == "" {
@@ -110,7 +132,7 @@ func BenchmarkClaimMarkSent(b *testing.B) {
 		}
 		n, err := rdb.MemoryUsage(ctx, f.Key(campaign, fmt.Sprintf("s%s%019d", run, 0)), 0).Result()
 		require.NoError(b, err)
-		b.ReportMetric(float64(n), "B/key")
+		b.ReportMetric(float64(n), "B/bucket")
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()

@@ -65,7 +65,7 @@ func stateOf(tag byte) (State, bool) {
 	return "", false
 }
 
-// Record is what a fence key holds.
+// Record is what the fence holds for one user.
 type Record struct {
 	State State
 	// Owner is the token of the holder (in-flight states only).
@@ -82,48 +82,78 @@ type Record struct {
 	// Resend is set on an in-flight record of the one resend that
 	// --on-ambiguous resend allows: if it is abandoned too, it is held.
 	Resend bool
+	// Attempt is the owner token of the claim this record belongs to, in
+	// every state after a claim (the abandoned owner's, for a held record);
+	// it is the attempt id an SES event names. Empty for a restored record
+	// without one.
+	Attempt string
+	// Fact is the strongest delivery fact an SES event reported (Settle).
+	Fact Fact
+	// ByEvent is set when an SES event settled the record (sent or failed)
+	// rather than the sender's own mark: the ledger's settled_by_event.
+	ByEvent bool
 }
 
-// MaxReason is the longest reason a fence record keeps, in bytes.
-const MaxReason = 64
+// MaxReason is the longest reason a fence record keeps, in bytes: with the
+// rest of a value (about 30 bytes) it stays within hash-max-listpack-value
+// (64), so one long reason does not turn its whole bucket into a hash
+// table.
+const MaxReason = 32
 
 // errBadValue is returned when a key holds something this package did not
 // write.
 var errBadValue = errors.New("fence: unrecognised value")
 
-// inflightValue encodes a claimed or sending key: c|<deadline ms>|<token>.
+// The flags after the tag of a value: byEventFlag, then the fact digit.
+const byEventFlag = '*'
+
+// Facts as stored: one digit, ordered.
+var factDigits = map[Fact]byte{FactDelivered: '1', FactBounced: '2', FactComplained: '3'}
+
+// value encodes a record: <tag><flags>|<ms>|<attempt>|<detail>. For the
+// in-flight tags ms is the lease deadline and detail is empty; otherwise ms
+// is when the state was recorded and detail is the packed message id
+// (sent) or the reason.
+func value(tag byte, flags string, ms int64, attempt, detail string) string {
+	return string(tag) + flags + "|" + strconv.FormatInt(ms, 10) + "|" + attempt + "|" + detail
+}
+
+// inflightValue encodes a claimed or sending record.
 func inflightValue(s State, deadline time.Time, token string) string {
-	return string(stateTags[s]) + "|" + strconv.FormatInt(deadline.UnixMilli(), 10) + "|" + token
+	return value(stateTags[s], "", deadline.UnixMilli(), token, "")
 }
 
-// terminalValue encodes a terminal record: s|<at ms>|<message id>,
-// f|<at ms>|<reason>, ...
-func terminalValue(s State, at time.Time, detail string) string {
-	return string(stateTags[s]) + "|" + strconv.FormatInt(at.UnixMilli(), 10) + "|" + detail
+// terminalValue encodes a terminal (or resendable) record of attempt.
+func terminalValue(s State, at time.Time, attempt, detail string) string {
+	return value(stateTags[s], "", at.UnixMilli(), attempt, detail)
 }
 
-// resendableValue encodes a key released for its one resend:
-// r|<at ms>|<reason>.
-func resendableValue(at time.Time, reason string) string {
-	return string(stateTags[Resendable]) + "|" + strconv.FormatInt(at.UnixMilli(), 10) + "|" + reason
-}
-
-// encodeRecord is terminalValue for a whole Record (Restore).
+// encodeRecord encodes a whole terminal Record (Restore).
 func encodeRecord(r Record) (string, error) {
 	if !r.State.Terminal() {
 		return "", fmt.Errorf("fence: cannot store a %q record: only terminal states can be restored", r.State)
+	}
+	if strings.Contains(r.Attempt, "|") {
+		return "", fmt.Errorf("fence: attempt %q contains '|'", r.Attempt)
 	}
 	detail := cutReason(r.Reason)
 	if r.State == Sent {
 		detail = packMessageID(r.MessageID)
 	}
-	return terminalValue(r.State, r.At, detail), nil
+	flags := ""
+	if r.ByEvent {
+		flags += string(byEventFlag)
+	}
+	if d, ok := factDigits[r.Fact]; ok {
+		flags += string(d)
+	}
+	return value(stateTags[r.State], flags, r.At.UnixMilli(), r.Attempt, detail), nil
 }
 
 // decodeValue parses a stored value.
 func decodeValue(v string) (Record, error) {
-	parts := strings.SplitN(v, "|", 3)
-	if len(parts) != 3 || len(parts[0]) != 1 {
+	parts := strings.SplitN(v, "|", 4)
+	if len(parts) != 4 || len(parts[0]) < 1 || len(parts[0]) > 3 {
 		return Record{}, fmt.Errorf("%w %q", errBadValue, v)
 	}
 	s, ok := stateOf(parts[0][0])
@@ -135,15 +165,25 @@ func decodeValue(v string) (Record, error) {
 		return Record{}, fmt.Errorf("%w %q: bad time", errBadValue, v)
 	}
 	t := time.UnixMilli(ms)
-	r := Record{State: s}
+	r := Record{State: s, Attempt: parts[2]}
+	for _, c := range []byte(parts[0][1:]) {
+		switch {
+		case c == byEventFlag:
+			r.ByEvent = true
+		case c >= '1' && c <= '3':
+			r.Fact = factOrder[c-'0']
+		default:
+			return Record{}, fmt.Errorf("%w %q: unknown flag", errBadValue, v)
+		}
+	}
 	switch s {
 	case Claimed, Sending:
 		r.Deadline, r.Owner = t, parts[2]
 		r.Resend = parts[0][0] == resendClaimedTag || parts[0][0] == resendSendingTag
 	case Sent:
-		r.At, r.MessageID = t, unpackMessageID(parts[2])
+		r.At, r.MessageID = t, unpackMessageID(parts[3])
 	default:
-		r.At, r.Reason = t, parts[2]
+		r.At, r.Reason = t, parts[3]
 	}
 	return r, nil
 }

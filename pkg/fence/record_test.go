@@ -44,14 +44,19 @@ func TestValueRoundTrip(t *testing.T) {
 		value string
 		want  Record
 	}{
-		{"claimed", inflightValue(Claimed, at, "tok"), Record{State: Claimed, Deadline: at, Owner: "tok"}},
-		{"sending", inflightValue(Sending, at, "tok"), Record{State: Sending, Deadline: at, Owner: "tok"}},
-		{"sent packed", terminalValue(Sent, at, packMessageID(sesID)), Record{State: Sent, At: at, MessageID: sesID}},
-		{"sent verbatim", terminalValue(Sent, at, "ses-1|x"), Record{State: Sent, At: at, MessageID: "ses-1|x"}},
-		{"failed", terminalValue(Failed, at, "bad | address"), Record{State: Failed, At: at, Reason: "bad | address"}},
-		{"ambiguous", terminalValue(Ambiguous, at, "timeout"), Record{State: Ambiguous, At: at, Reason: "timeout"}},
-		{"dead", terminalValue(DeadLettered, at, "max attempts"), Record{State: DeadLettered, At: at, Reason: "max attempts"}},
-		{"expired", terminalValue(Expired, at, ""), Record{State: Expired, At: at}},
+		{"claimed", inflightValue(Claimed, at, "tok"), Record{State: Claimed, Deadline: at, Owner: "tok", Attempt: "tok"}},
+		{"sending", inflightValue(Sending, at, "tok"), Record{State: Sending, Deadline: at, Owner: "tok", Attempt: "tok"}},
+		{"resend claimed", "C|1763051123456|tok|", Record{State: Claimed, Deadline: at, Owner: "tok", Attempt: "tok", Resend: true}},
+		{"sent packed", terminalValue(Sent, at, "AAAAAAAAAAA", packMessageID(sesID)), Record{State: Sent, At: at, MessageID: sesID, Attempt: "AAAAAAAAAAA"}},
+		{"sent verbatim", terminalValue(Sent, at, "att", "ses-1|x"), Record{State: Sent, At: at, MessageID: "ses-1|x", Attempt: "att"}},
+		{"sent by event, complained", "s*3|1763051123456|att|m", Record{State: Sent, At: at, MessageID: "m", Attempt: "att", ByEvent: true, Fact: FactComplained}},
+		{"sent, delivered", "s1|1763051123456|att|m", Record{State: Sent, At: at, MessageID: "m", Attempt: "att", Fact: FactDelivered}},
+		{"failed", terminalValue(Failed, at, "att", "bad | address"), Record{State: Failed, At: at, Reason: "bad | address", Attempt: "att"}},
+		{"failed by event", "f*|1763051123456|att|Rendering", Record{State: Failed, At: at, Reason: "Rendering", Attempt: "att", ByEvent: true}},
+		{"ambiguous", terminalValue(Ambiguous, at, "att", "timeout"), Record{State: Ambiguous, At: at, Reason: "timeout", Attempt: "att"}},
+		{"dead", terminalValue(DeadLettered, at, "att", "max attempts"), Record{State: DeadLettered, At: at, Reason: "max attempts", Attempt: "att"}},
+		{"expired", terminalValue(Expired, at, "att", ""), Record{State: Expired, At: at, Attempt: "att"}},
+		{"restored", terminalValue(Expired, at, "", ""), Record{State: Expired, At: at}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,14 +65,25 @@ func TestValueRoundTrip(t *testing.T) {
 			require.True(t, tt.want.At.Equal(got.At) && tt.want.Deadline.Equal(got.Deadline))
 			got.At, got.Deadline, tt.want.At, tt.want.Deadline = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 			require.Equal(t, tt.want, got)
+			if tt.want.State.Terminal() {
+				tt.want.At = at
+				v, err := encodeRecord(tt.want)
+				require.NoError(t, err)
+				require.Equal(t, tt.value, v, "encodeRecord is the inverse")
+			}
 		})
 	}
-	require.Equal(t, "s|1763051123456|"+packMessageID(sesID), terminalValue(Sent, at, packMessageID(sesID)))
-	require.LessOrEqual(t, len(terminalValue(Sent, at, packMessageID(sesID))), 44, "a sent value must fit Redis's 44-byte embedded string")
+	sent := terminalValue(Sent, at, "AAAAAAAAAAA", packMessageID(sesID))
+	require.Equal(t, "s|1763051123456|AAAAAAAAAAA|"+packMessageID(sesID), sent)
+	// A hash stays a compact listpack while every value is at most
+	// hash-max-listpack-value (64) bytes: a sent record with both flags
+	// and a failed one with the longest reason must fit.
+	require.LessOrEqual(t, len("s*3"+sent[1:]), 64)
+	require.LessOrEqual(t, len(terminalValue(Failed, at, "AAAAAAAAAAA", strings.Repeat("x", MaxReason))), 64)
 }
 
 func TestDecodeValueRejectsGarbage(t *testing.T) {
-	for _, v := range []string{"", "x", "s|1", "q|1|a", "s|abc|a", "ss|1|a"} {
+	for _, v := range []string{"", "x", "s|1", "s|1|a", "q|1|a|b", "s|abc|a|b", "sz|1|a|b", "s*1x|1|a|b"} {
 		_, err := decodeValue(v)
 		require.ErrorIs(t, err, errBadValue, v)
 	}

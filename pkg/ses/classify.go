@@ -61,6 +61,10 @@ var Codes = map[string]retry.Class{
 	"MailFromDomainNotVerifiedException": retry.Permanent,
 	"InvalidParameterValue":              retry.Permanent,
 	"TemplateDoesNotExist":               retry.Permanent,
+	// SES v1's name; SES v2 answers NotFoundException. Listed so that a
+	// SendBulkEmail entry (see BulkStatuses) is classified as SendEmail's
+	// answer with this code always was (an unknown 4xx).
+	"ConfigurationSetDoesNotExistException": retry.Permanent,
 
 	// No email of this account can be sent: stop everything rather than
 	// dead-letter a whole campaign one email at a time. Bad or expired
@@ -81,6 +85,78 @@ var Codes = map[string]retry.Class{
 	// refreshes them, so a retry goes through.
 	"ExpiredToken":          retry.NotSent,
 	"ExpiredTokenException": retry.NotSent,
+}
+
+// BulkStatuses maps the Status of a SendBulkEmail entry to the error code
+// SendEmail answers for the same refusal. The entry is then classified by
+// the same tables as Send's errors (Messages, then Codes), and its SendError
+// carries that Code, so that the sender's pauses scoped to a configuration
+// set or an identity work per entry as they do per SendEmail. The v1 names
+// (..._DOES_NOT_EXIST, MAX_SENDING_RATE_EXCEEDED) are listed for proxies and
+// emulators that use them.
+//
+// SUCCESS is no error. A status not listed here (TRANSIENT_FAILURE, FAILED,
+// or one SES adds later) keeps its own name as Code and is retry.NotSent:
+// the status is SES's answer for that entry, and it did not accept it.
+var BulkStatuses = map[string]string{
+	"MESSAGE_REJECTED":                 "MessageRejected",
+	"MAIL_FROM_DOMAIN_NOT_VERIFIED":    "MailFromDomainNotVerifiedException",
+	"CONFIGURATION_SET_NOT_FOUND":      "ConfigurationSetDoesNotExistException",
+	"CONFIGURATION_SET_DOES_NOT_EXIST": "ConfigurationSetDoesNotExistException",
+	"CONFIGURATION_SET_SENDING_PAUSED": "ConfigurationSetSendingPausedException",
+	"TEMPLATE_NOT_FOUND":               "TemplateDoesNotExist",
+	"TEMPLATE_DOES_NOT_EXIST":          "TemplateDoesNotExist",
+	"INVALID_PARAMETER":                "InvalidParameterValue",
+	"INVALID_SENDING_POOL_NAME":        "InvalidParameterValue",
+	"ACCOUNT_SUSPENDED":                "AccountSuspendedException",
+	"ACCOUNT_SENDING_PAUSED":           "SendingPausedException",
+	"ACCOUNT_THROTTLED":                "TooManyRequestsException",
+	"MAX_SENDING_RATE_EXCEEDED":        "TooManyRequestsException",
+	"ACCOUNT_DAILY_QUOTA_EXCEEDED":     "LimitExceededException",
+}
+
+// bulkSuccess is the Status of an accepted SendBulkEmail entry.
+const bulkSuccess = "SUCCESS"
+
+// EntryError is SES's refusal of one entry of a SendBulkEmail call. It is
+// the Err of that entry's SendError, and a smithy.APIError, so that code
+// and message are read like those of a SendEmail answer.
+type EntryError struct {
+	// Status is the entry's BulkEmailEntryResult.Status ("MESSAGE_REJECTED").
+	Status string
+	// Code is the SendEmail code of the same refusal (BulkStatuses), or
+	// Status when there is none.
+	Code string
+	// Message is the entry's BulkEmailEntryResult.Error.
+	Message string
+}
+
+func (e *EntryError) Error() string {
+	if e.Message == "" {
+		return "SendBulkEmail entry " + e.Status
+	}
+	return "SendBulkEmail entry " + e.Status + ": " + e.Message
+}
+
+// ErrorCode, ErrorMessage and ErrorFault implement smithy.APIError.
+func (e *EntryError) ErrorCode() string             { return e.Code }
+func (e *EntryError) ErrorMessage() string          { return e.Message }
+func (e *EntryError) ErrorFault() smithy.ErrorFault { return smithy.FaultUnknown }
+
+// entryError classifies a refused entry: nil for SUCCESS.
+func entryError(status, msg string) *SendError {
+	if status == bulkSuccess {
+		return nil
+	}
+	code, ok := BulkStatuses[status]
+	if !ok {
+		code = status
+	}
+	class := classifyAnswer(code, msg)
+	if class == "" {
+		class = retry.NotSent
+	}
+	return &SendError{Class: class, Written: true, Code: code, Err: &EntryError{Status: status, Code: code, Message: msg}}
 }
 
 // MessageRule classifies an error by a phrase of its message.
@@ -132,13 +208,7 @@ func Classify(err error, written bool) retry.Class {
 	}
 	code, msg, status := describe(err)
 	if code != "" || status != 0 {
-		lower := strings.ToLower(msg)
-		for _, r := range Messages {
-			if strings.Contains(lower, r.Contains) {
-				return r.Class
-			}
-		}
-		if c, ok := Codes[code]; ok {
+		if c := classifyAnswer(code, msg); c != "" {
 			return c
 		}
 	}
@@ -155,6 +225,21 @@ func Classify(err error, written bool) retry.Class {
 		return retry.Ambiguous
 	}
 	return retry.NotSent
+}
+
+// classifyAnswer classifies an answer by message (Messages), then code
+// (Codes); "" when neither knows it. Send's errors and SendBulk's entries
+// both go through it.
+func classifyAnswer(code, msg string) retry.Class {
+	if msg != "" {
+		lower := strings.ToLower(msg)
+		for _, r := range Messages {
+			if strings.Contains(lower, r.Contains) {
+				return r.Class
+			}
+		}
+	}
+	return Codes[code]
 }
 
 // describe extracts the API error code and message and the HTTP status of

@@ -61,3 +61,38 @@ func BenchmarkTagValue(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBulkInput builds one SendBulkEmail of 50 entries (two headers,
+// four tags each); BenchmarkSendInput50 builds 50 SendEmail inputs of the
+// same emails, for comparison.
+func BenchmarkBulkInput(b *testing.B) {
+	m := testBulk(MaxBulkEntries)
+	for i := range m.Entries {
+		m.Entries[i].Tags["user_ref"] = "r1"
+	}
+	results := make([]BulkResult, len(m.Entries))
+	b.ReportAllocs()
+	for b.Loop() {
+		in, _ := m.input(results)
+		if len(in.BulkEmailEntries) != MaxBulkEntries {
+			b.Fatal("entries missing")
+		}
+	}
+}
+
+func BenchmarkSendInput50(b *testing.B) {
+	bm := testBulk(MaxBulkEntries)
+	msgs := make([]Message, len(bm.Entries))
+	for i, e := range bm.Entries {
+		e.Tags["user_ref"] = "r1"
+		msgs[i] = Message{From: bm.From, To: e.To, Template: bm.Template, ConfigurationSet: bm.ConfigurationSet, TemplateData: e.TemplateData, Headers: e.Headers, Tags: e.Tags}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range msgs {
+			if msgs[i].input() == nil {
+				b.Fatal("no input")
+			}
+		}
+	}
+}

@@ -134,3 +134,68 @@ func emulatorMaxSendRate(t *testing.T) float64 {
 	require.NoError(t, json.Unmarshal([]byte(acct), &v))
 	return v.SendQuota.MaxSendRate
 }
+
+// TestEmulatorBulk sends one SendBulkEmail of 10 entries to the real
+// emulator and reads back 10 emails, each with its own data and headers
+// (the emulator keeps no tags).
+func TestEmulatorBulk(t *testing.T) {
+	endpoint := testenv.SESEndpoint(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now().Add(-time.Second)
+	c, err := New(ctx, Config{Timeout: time.Minute}, prometheus.NewRegistry())
+	require.NoError(t, err)
+
+	name := testenv.Name(t, "tmpl")
+	require.NoError(t, c.CreateTemplate(ctx, name, "Hello {{name}}", "<p>Hi {{name}}</p>", "Hi {{name}}, code {{code}}"))
+	m := BulkMessage{From: "news@example.com", Template: name, ConfigurationSet: "", Tags: map[string]string{"campaign": name}}
+	for i := range 10 {
+		m.Entries = append(m.Entries, BulkEntry{
+			To:           fmt.Sprintf("u%d-%s@example.org", i, name),
+			TemplateData: fmt.Sprintf(`{"name":"User %d","code":"C%d"}`, i, i),
+			Headers:      map[string]string{"List-Unsubscribe": fmt.Sprintf("<https://example.com/u/%d>", i), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+			Tags:         map[string]string{"user_hash": fmt.Sprintf("h%d", i), "attempt": "a1"},
+		})
+	}
+	res, err := c.SendBulk(ctx, m)
+	require.NoError(t, err)
+	require.Len(t, res, 10)
+	ids := map[string]int{}
+	for i, r := range res {
+		require.NoError(t, r.Err)
+		require.NotEmpty(t, r.MessageID)
+		ids[r.MessageID] = i
+	}
+	require.Len(t, ids, 10, "one message id per entry")
+
+	store := readStore(t, endpoint, start)
+	seen := map[int]bool{}
+	for _, e := range store.Emails {
+		i, ok := ids[e.MessageID]
+		if !ok {
+			continue
+		}
+		seen[i] = true
+		require.Equal(t, []string{m.Entries[i].To}, e.Destination.To)
+		require.Equal(t, "news@example.com", e.From)
+		require.Equal(t, fmt.Sprintf("Hello User %d", i), e.Subject)
+		require.Equal(t, fmt.Sprintf("Hi User %d, code C%d", i, i), e.Body.Text)
+		headers := map[string]string{}
+		for _, h := range e.Headers {
+			headers[h.Name] = h.Value
+		}
+		require.Equal(t, m.Entries[i].Headers, headers)
+	}
+	require.Len(t, seen, 10, "the emulator stored every entry once")
+
+	// An invalid address is refused by the emulator for its entry alone.
+	m.Entries = m.Entries[:2]
+	m.Entries[1].To = "not an address"
+	res, err = c.SendBulk(ctx, m)
+	require.NoError(t, err)
+	require.NoError(t, res[0].Err)
+	var se *SendError
+	require.ErrorAs(t, res[1].Err, &se)
+	require.Equal(t, retry.NotSent, se.Class, "%v", res[1].Err)
+	require.Equal(t, "FAILED", se.Code)
+}

@@ -12,6 +12,7 @@ import (
 // The operation label values.
 const (
 	opSendEmail      = "SendEmail"
+	opSendBulkEmail  = "SendBulkEmail"
 	opGetAccount     = "GetAccount"
 	opCreateTemplate = "CreateEmailTemplate"
 	opUpdateTemplate = "UpdateEmailTemplate"
@@ -28,6 +29,10 @@ const resultOK = "ok"
 type metrics struct {
 	duration *prometheus.HistogramVec
 	requests *prometheus.CounterVec
+	// entries counts SendBulkEmail entries by result; a failure of the
+	// whole call counts every entry under its class, so that the blast
+	// radius of an ambiguous bulk call shows.
+	entries *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -41,6 +46,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sendonce_ses_requests_total",
 			Help: "SES API calls by operation and result (ok or the error class).",
 		}, []string{"operation", "result"}),
+		entries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendonce_ses_bulk_entries_total",
+			Help: "SendBulkEmail entries by result (ok or the error class); a failed call counts all its entries under its class.",
+		}, []string{"result"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -50,6 +59,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.requests, err = register(reg, m.requests); err != nil {
+		return nil, err
+	}
+	if m.entries, err = register(reg, m.entries); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -77,4 +89,27 @@ func (m *metrics) observe(op string, start time.Time, class retry.Class) {
 	}
 	m.duration.WithLabelValues(op, result).Observe(time.Since(start).Seconds())
 	m.requests.WithLabelValues(op, result).Inc()
+}
+
+// observeBulk records a SendBulkEmail call that failed as a whole: every
+// one of its n entries shares its class.
+func (m *metrics) observeBulk(start time.Time, n int, class retry.Class) {
+	m.observe(opSendBulkEmail, start, class)
+	m.entries.WithLabelValues(string(class)).Add(float64(n))
+}
+
+// countEntries counts the entries of a SendBulkEmail call by result.
+func (m *metrics) countEntries(results []BulkResult) {
+	ok := 0
+	for i := range results {
+		var se *SendError
+		if results[i].Err == nil {
+			ok++
+		} else if errors.As(results[i].Err, &se) {
+			m.entries.WithLabelValues(string(se.Class)).Inc()
+		}
+	}
+	if ok > 0 {
+		m.entries.WithLabelValues(resultOK).Add(float64(ok))
+	}
 }

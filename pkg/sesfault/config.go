@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// Config configures a Proxy. Ratios are fractions of all SendEmail calls
-// that get past the rate cap and the recipient check; their sum must not
-// exceed 1.
+// Config configures a Proxy. Ratios are fractions of all SendEmail (and
+// SendBulkEmail) calls that get past the rate cap and the recipient check;
+// their sum must not exceed 1.
 type Config struct {
 	// Target is the upstream base URL ("http://127.0.0.1:38005").
 	Target string
@@ -34,6 +34,11 @@ type Config struct {
 	// RejectRecipient, when it returns true for a To address, answers 400
 	// MessageRejected without forwarding.
 	RejectRecipient func(to string) bool
+	// Events, when set, is told about every email upstream accepted,
+	// SendEmail and each SendBulkEmail entry, also those answered 503
+	// afterwards (Err503AfterRatio). A *sesevents.Publisher publishes
+	// SES's events for them, the way a configuration set would.
+	Events Sink
 	// Seed makes the sequence of decisions repeatable.
 	Seed int64
 	// Now is the clock of the rate cap and the peak rate; nil is time.Now.

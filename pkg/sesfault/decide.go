@@ -52,8 +52,19 @@ func newDecider(cfg *Config) *decider {
 
 // decide is called with the To addresses of one SendEmail.
 func (d *decider) decide(to []string) (verdict, time.Duration) {
+	return d.decideN(to, 1)
+}
+
+// decideBulk is called for one SendBulkEmail of n entries: it counts n
+// emails against the rate cap and the peak rate, as SES counts recipients,
+// and leaves RejectRecipient to the caller (SES rejects entries one by one).
+func (d *decider) decideBulk(n int) (verdict, time.Duration) {
+	return d.decideN(nil, n)
+}
+
+func (d *decider) decideN(to []string, n int) (verdict, time.Duration) {
 	now := d.cfg.Now()
-	d.count(now)
+	d.countN(now, n)
 	// Always draw both numbers so that one call's verdict does not shift
 	// the random sequence of the next.
 	u := d.rng.Float64()
@@ -61,7 +72,7 @@ func (d *decider) decide(to []string) (verdict, time.Duration) {
 	if spread := d.cfg.MaxLatency - d.cfg.MinLatency; spread > 0 {
 		latency += time.Duration(d.rng.Int64N(int64(spread) + 1))
 	}
-	if !d.take(now) {
+	if !d.take(now, n) {
 		return rateCapped, latency
 	}
 	if d.cfg.RejectRecipient != nil {
@@ -83,8 +94,10 @@ func (d *decider) decide(to []string) (verdict, time.Duration) {
 	return forward, latency
 }
 
-// take takes a token of the rate cap's bucket.
-func (d *decider) take(now time.Time) bool {
+// take takes n tokens of the rate cap's bucket. A call passes when one
+// token is there and may leave the bucket in debt, so that a bulk call
+// larger than the burst still passes, and the average rate still holds.
+func (d *decider) take(now time.Time, n int) bool {
 	if d.cfg.RateCap <= 0 {
 		return true
 	}
@@ -95,18 +108,18 @@ func (d *decider) take(now time.Time) bool {
 	if d.tokens < 1 {
 		return false
 	}
-	d.tokens--
+	d.tokens -= float64(n)
 	return true
 }
 
-// count records an arrival for the peak rate.
-func (d *decider) count(now time.Time) {
+// countN records n emails arriving for the peak rate.
+func (d *decider) countN(now time.Time, n int) {
 	i := now.UnixNano() / int64(slotLen)
 	s := &d.window[i%slots]
 	if s.index != i {
 		*s = slot{index: i}
 	}
-	s.n++
+	s.n += n
 	total := 0
 	for _, s := range d.window {
 		if s.index > i-slots {

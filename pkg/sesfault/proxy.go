@@ -28,8 +28,20 @@ type Stats struct {
 	AcceptedAfter503 int
 	// UpstreamErrors are calls upstream could not answer (answered 502).
 	UpstreamErrors int
-	// PeakSendRate is the most SendEmail calls received within one second
-	// (at a resolution of 100ms).
+	// SendBulkEmail is the SendBulkEmail calls, BulkEntries their entries.
+	// A bulk call's whole-call faults count once in Throttled, RateCapped,
+	// Err503; Forwarded counts it once if any entry went upstream.
+	SendBulkEmail, BulkEntries int
+	// BulkForwardedEntries went upstream; BulkRejected were answered
+	// MESSAGE_REJECTED without forwarding (RejectRecipient).
+	BulkForwardedEntries, BulkRejected int
+	// BulkAcceptedAfter503 are entries accepted upstream in calls the proxy
+	// answered 503.
+	BulkAcceptedAfter503 int
+	// EventsAccepted is the accepted emails told to Config.Events.
+	EventsAccepted int
+	// PeakSendRate is the most SendEmail calls (a bulk call counting its
+	// entries) received within one second (at a resolution of 100ms).
 	PeakSendRate float64
 }
 
@@ -126,13 +138,24 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the caller left before sending the whole request: nothing to forward
 	}
-	isSend := r.Method == http.MethodPost && r.URL.Path == "/v2/email/outbound-emails"
-	if !isSend {
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == pathSendEmail:
+		p.sendEmail(w, r, body)
+	case r.Method == http.MethodPost && r.URL.Path == pathSendBulkEmail:
+		p.sendBulk(w, r, body)
+	default:
 		p.count(func(s *Stats) { s.Requests++ })
 		p.pass(w, r, body)
-		return
 	}
+}
 
+// The paths of SendEmail and SendBulkEmail.
+const (
+	pathSendEmail     = "/v2/email/outbound-emails"
+	pathSendBulkEmail = "/v2/email/outbound-bulk-emails"
+)
+
+func (p *Proxy) sendEmail(w http.ResponseWriter, r *http.Request, body []byte) {
 	var in struct {
 		Destination struct{ ToAddresses []string }
 	}
@@ -155,11 +178,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 
-	if latency > 0 {
-		// Not cut short by the caller leaving: the call goes on.
-		t := time.NewTimer(latency)
-		<-t.C
-	}
+	sleep(latency)
 	switch v {
 	case rateCapped, throttled:
 		writeError(w, http.StatusTooManyRequests, "TooManyRequestsException", "Maximum sending rate exceeded.")
@@ -177,9 +196,26 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.count(func(s *Stats) { s.AcceptedAfter503++ })
+		p.emailAccepted(body, resp.body)
 		writeError(w, http.StatusServiceUnavailable, "", "Service Unavailable (sesfault, after acceptance)")
 	default:
-		p.pass(w, r, body)
+		resp, ok := p.forward(w, r, body)
+		if !ok {
+			return
+		}
+		if resp.status/100 == 2 {
+			p.emailAccepted(body, resp.body)
+		}
+		resp.relay(w)
+	}
+}
+
+// sleep waits d. It is not cut short by the caller leaving: the call goes
+// on, as SES would process it.
+func sleep(d time.Duration) {
+	if d > 0 {
+		t := time.NewTimer(d)
+		<-t.C
 	}
 }
 

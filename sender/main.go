@@ -152,7 +152,10 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer rdb.Close()
-	fnc, err := fence.New(rdb, fence.Config{Prefix: f.common.TopicPrefix, Lease: f.fenceLease, Retention: f.fenceRetain, Timeout: f.common.RedisTimeout, OnAbandoned: f.cfg.OnAmbiguous}, nil)
+	// The fence's shards follow the jobs topic's partitions, so that a
+	// batch (one partition) is one Redis round trip, in one Cluster slot.
+	fnc, err := fence.New(rdb, fence.Config{Prefix: f.common.TopicPrefix, Lease: f.fenceLease, Retention: f.fenceRetain, Timeout: f.common.RedisTimeout,
+		OnAbandoned: f.cfg.OnAmbiguous, Shards: f.partitions, ResolveAfter: f.cfg.ResolveAfter}, nil)
 	if err != nil {
 		return err
 	}
@@ -201,6 +204,11 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("could not reach Kafka at %s: %w", f.common.Brokers, err)
 	}
 
+	if err := establishFence(ctx, fnc, f.partitions, log); err != nil {
+		cl.Close()
+		return err
+	}
+
 	if f.common.MetricsAddr != "" {
 		srv, err := metrics.Listen(f.common.MetricsAddr, reg, func() error {
 			c, cancel := context.WithTimeout(context.Background(), f.common.RedisTimeout)
@@ -216,6 +224,20 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("sender starting", "brokers", f.common.Brokers, "topic", f.cfg.Topics.Jobs(), "concurrency", f.cfg.Concurrency, "batch_size", f.cfg.BatchSize, "resolve_after", f.cfg.ResolveAfter, "on_ambiguous", f.onAmbiguous)
 	return s.Run(ctx, cl)
+}
+
+// establishFence stores the fence layout on the first start (shards = the
+// jobs topic's partitions) and says when a stored one differs: the stored
+// layout always wins, since records are found by it.
+func establishFence(ctx context.Context, fnc *fence.Fence, partitions int, log *slog.Logger) error {
+	l, err := fnc.Establish(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the fence layout from Redis: %w", err)
+	}
+	if l.Shards != partitions && partitions%l.Shards != 0 {
+		log.Warn("the fence's shard count does not divide the jobs topic's partitions: batches split into one Redis call per shard", "fence_shards", l.Shards, "partitions", partitions)
+	}
+	return nil
 }
 
 // newRedis is the one Redis client of the sender's commands: TLS, password

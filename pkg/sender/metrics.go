@@ -27,6 +27,9 @@ const (
 	// outUnsettled: ambiguous, and its SES event has not come yet (looked
 	// at again later).
 	outUnsettled = "unsettled"
+	// outResolved: ambiguous with no SES event within --resolve-after:
+	// declared not sent and sent again.
+	outResolved = "resolved_not_sent"
 )
 
 // infraSteps are the Redis and Kafka steps counted in
@@ -34,7 +37,7 @@ const (
 // before the first error.
 var infraSteps = []string{"claim", "rate_limit", "arm", "mark", "get", "produce", "mark_cancelled"}
 
-var outcomes = []string{outSent, outDuplicate, outThrottled, outNotSent, outFailed, outAmbiguous, outExpired, outBusy, outDeadLettered, outMalformed, outResent, outPolicy, outParked, outCancelled, outUnsettled}
+var outcomes = []string{outSent, outDuplicate, outThrottled, outNotSent, outFailed, outAmbiguous, outExpired, outBusy, outDeadLettered, outMalformed, outResent, outPolicy, outParked, outCancelled, outUnsettled, outResolved}
 
 type metrics struct {
 	jobs *prometheus.CounterVec

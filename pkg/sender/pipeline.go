@@ -73,7 +73,11 @@ func (s *Sender) claimAll(p *partition, es []*entry) bool {
 			continue
 		}
 		e.tok = e.claim.Token
-		if e.claim.Reclaimed {
+		switch {
+		case e.claim.Resolved:
+			s.m.count(outResolved)
+			s.jobLog(e.r, e.j).Warn("ambiguous with no SES event after --resolve-after: declared not sent, sending it again", "resolve_after", s.cfg.ResolveAfter)
+		case e.claim.Reclaimed:
 			s.m.count(outResent)
 			s.jobLog(e.r, e.j).Warn("ambiguous: resending once (--on-ambiguous resend); if this attempt is ambiguous too, it is held")
 		}

@@ -245,6 +245,9 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 	if w := producer.UnsubscribeWarning(&cmd.PublishConfig); w != "" {
 		log.Warn(w)
 	}
+	if w := producer.NoEventsWarning(&cmd); w != "" {
+		log.Warn(w)
+	}
 	reg := metrics.NewRegistry()
 	if cmd.Common.MetricsAddr != "" {
 		srv, err := metrics.Listen(cmd.Common.MetricsAddr, reg, nil, log)

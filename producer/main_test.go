@@ -109,3 +109,37 @@ func TestPreviewUserNotFound(t *testing.T) {
 	require.Equal(t, exitError, code)
 	require.Contains(t, errOut, `user not found in the source: no row of csv:`)
 }
+
+// TestPublishConfigurationSetPolicy: --require-configuration-set (or its
+// variable) without --configuration-set is a usage error naming both
+// flags; without it, a publish with no configuration set logs one warning
+// at start that its sends cannot be settled by SES events; with one,
+// nothing.
+func TestPublishConfigurationSetPolicy(t *testing.T) {
+	src := "csv:" + writeCSV(t, "user_id,email\n1,a@example.com\n")
+	args := []string{"publish", "--campaign", "2026-11", "--source", src, "--template", "news", "--from", "news@example.com", "--dry-run", "--skip-ses-checks"}
+
+	var out, errOut bytes.Buffer
+	env := func(k string) (string, bool) {
+		if k == "SENDONCE_REQUIRE_CONFIGURATION_SET" {
+			return "true", true
+		}
+		return "", false
+	}
+	code := run(context.Background(), args, &out, &errOut, env)
+	require.Equal(t, exitUsage, code, errOut.String())
+	require.Contains(t, errOut.String(), "--require-configuration-set")
+	require.Contains(t, errOut.String(), "--configuration-set is empty")
+
+	out.Reset()
+	errOut.Reset()
+	code = run(context.Background(), append(args, "--configuration-set", "sendonce"), &out, &errOut, env)
+	require.Equal(t, exitOK, code, errOut.String())
+	require.NotContains(t, errOut.String(), "cannot be settled")
+
+	code, _, errText := runCmd(args...)
+	require.Equal(t, exitOK, code, errText)
+	require.Equal(t, 1, strings.Count(errText, "cannot be settled by SES events"), "one warning at start:\n%s", errText)
+	require.Contains(t, errText, `"level":"WARN"`)
+	require.Contains(t, errText, "set --configuration-set")
+}

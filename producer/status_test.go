@@ -59,12 +59,12 @@ func TestStatusReportCommands(t *testing.T) {
 
 	code, out, errOut = runCmd(cmd("report", "--campaign", "2026-11")...)
 	require.Equal(t, exitOK, code, errOut)
-	require.Equal(t, "user_id,state,message_id,reason,at\nu1,pending,,,\nu2,pending,,,\n", out)
+	require.Equal(t, "user_id,state,message_id,reason,at,fact,bounce_type\nu1,pending,,,,,\nu2,pending,,,,,\n", out)
 	require.Contains(t, errOut, "report: 2 users, pending 2")
 
 	code, out, errOut = runCmd(cmd("report", "--campaign", "2026-11", "--format", "jsonl")...)
 	require.Equal(t, exitOK, code, errOut)
-	require.Equal(t, `{"user_id":"u1","state":"pending","message_id":"","reason":"","at":null}`+"\n"+`{"user_id":"u2","state":"pending","message_id":"","reason":"","at":null}`+"\n", out)
+	require.Equal(t, `{"user_id":"u1","state":"pending","message_id":"","reason":"","at":null,"fact":"","bounce_type":""}`+"\n"+`{"user_id":"u2","state":"pending","message_id":"","reason":"","at":null,"fact":"","bounce_type":""}`+"\n", out)
 
 	code, out, errOut = runCmd(cmd("status", "--campaign", "2026-11")...)
 	require.Equal(t, exitOK, code, errOut)

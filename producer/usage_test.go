@@ -21,6 +21,7 @@ func TestUsageRequiredFlagsAtOnce(t *testing.T) {
 		want []string
 	}{
 		{"publish bare", []string{"publish"}, exitUsage, []string{"--campaign is required", "--source is required", "--template is required", "--from is required"}},
+		{"publish requires a configuration set", []string{"publish", "--campaign", "c", "--source", "csv:x.csv", "--template", "t", "--from", "a@example.com", "--require-configuration-set"}, exitUsage, []string{"--require-configuration-set is on and --configuration-set is empty"}},
 		{"publish from date", []string{"publish", "--campaign-from-date", "2006-01", "--source", "csv:x.csv"}, exitUsage, []string{"--template is required", "--from is required"}},
 		{"status bare", []string{"status"}, exitUsage, []string{"--campaign is required"}},
 		{"report bare", []string{"report"}, exitUsage, []string{"--campaign is required"}},

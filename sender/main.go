@@ -36,6 +36,7 @@ commands:
   run            consume jobs, fence, send through SES, commit (until SIGTERM/SIGINT)
   replay         reset the sender group's offsets: --to earliest | --to-time RFC3339
   fence-restore  rebuild a campaign's fence from the ledger: --campaign ID
+  reconcile      settle every send from SES's events on the SQS queue: --events-queue-url URL (until SIGTERM/SIGINT)
 
 Run 'sender <command> --help' for its flags; 'sender --version' for the build.
 Exit codes: 0 success, 1 a fatal error (the message says what to fix), 2 bad flags or arguments.
@@ -63,6 +64,8 @@ func run(args []string, stderr io.Writer) error {
 		return runReplay(ctx, args[1:], stderr)
 	case "fence-restore":
 		return runRestore(ctx, args[1:], stderr)
+	case "reconcile":
+		return runReconcile(ctx, args[1:], stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return nil
@@ -241,8 +244,9 @@ func establishFence(ctx context.Context, fnc *fence.Fence, partitions int, log *
 }
 
 // newRedis is the one Redis client of the sender's commands: TLS, password
-// file and per-call timeouts from the common flags, pinged at start.
-func newRedis(ctx context.Context, c config.Common, log *slog.Logger) (*redis.Client, error) {
+// file and per-call timeouts from the common flags, pinged at start; a
+// cluster client with --redis-cluster or a cluster URL.
+func newRedis(ctx context.Context, c config.Common, log *slog.Logger) (redis.UniversalClient, error) {
 	rc := c.RedisConfig(512)
 	rc.Log = log
 	return redisconn.New(ctx, rc)

@@ -16,11 +16,14 @@ type trustFlags struct {
 	allowedFrom      string
 	allowedTemplates string
 	userHashKeyFile  string
+	// requireConfigurationSet: --require-configuration-set.
+	requireConfigurationSet bool
 }
 
 func (t *trustFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.allowedFrom, "allowed-from", "", "comma-separated From addresses (news@example.com) or domains (example.com) jobs may send from; other jobs are dead-lettered with reason policy (empty: any valid address, with a warning)")
 	fs.StringVar(&t.allowedTemplates, "allowed-templates", "", "comma-separated SES templates jobs may use; other jobs are dead-lettered with reason policy (empty: any, with a warning)")
+	fs.BoolVar(&t.requireConfigurationSet, "require-configuration-set", false, "dead-letter (reason policy) every job that names no SES configuration set: without one SES publishes no event, and sender reconcile cannot settle an ambiguous send (false: such jobs are sent, with one warning per campaign)")
 	fs.StringVar(&t.userHashKeyFile, "user-hash-key-file", "", "file holding the secret key (at least 32 bytes) of the user_hash EmailTag, an HMAC of the user id (empty: an unkeyed hash, with a warning)")
 }
 
@@ -28,6 +31,7 @@ func (t *trustFlags) register(fs *flag.FlagSet) {
 func (t *trustFlags) apply(cfg *sender.Config) error {
 	cfg.JobPolicy.AllowedFrom = splitList(t.allowedFrom)
 	cfg.JobPolicy.AllowedTemplates = splitList(t.allowedTemplates)
+	cfg.JobPolicy.RequireConfigurationSet = t.requireConfigurationSet
 	if t.userHashKeyFile != "" {
 		k, err := pseudonym.LoadKey(t.userHashKeyFile)
 		if err != nil {

@@ -23,6 +23,8 @@ func TestTrustFlags(t *testing.T) {
 		"SENDONCE_ALLOWED_FROM":       " news@example.com, example.org ,",
 		"SENDONCE_ALLOWED_TEMPLATES":  "usage,welcome",
 		"SENDONCE_USER_HASH_KEY_FILE": key,
+
+		"SENDONCE_REQUIRE_CONFIGURATION_SET": "true",
 	}
 	var tf trustFlags
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
@@ -33,6 +35,7 @@ func TestTrustFlags(t *testing.T) {
 	require.Equal(t, []string{"news@example.com", "example.org"}, cfg.JobPolicy.AllowedFrom)
 	require.Equal(t, []string{"usage", "welcome"}, cfg.JobPolicy.AllowedTemplates)
 	require.Len(t, cfg.UserHashKey, 44)
+	require.True(t, cfg.JobPolicy.RequireConfigurationSet)
 	require.NoError(t, cfg.Validate())
 	var logs bytes.Buffer
 	tf.warn(slog.New(slog.NewTextHandler(&logs, nil)))

@@ -16,7 +16,7 @@ import (
 // subcommands of each binary whose flags a deployment may set (CONTRACT.md).
 var subcommands = map[string][]string{
 	"producer": {"publish", "status", "preview"},
-	"sender":   {"run", "replay", "fence-restore"},
+	"sender":   {"run", "replay", "fence-restore", "reconcile"},
 	"retrier":  {"run", "redrive"},
 }
 

@@ -69,6 +69,14 @@ func TestIAMLeastPrivilege(t *testing.T) {
 			},
 		},
 		{
+			file:    "reconcile-sqs-policy.json",
+			actions: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"},
+			on: map[string][]string{
+				"sqs:ReceiveMessage":     {":sendonce-prod-events"},
+				"sqs:GetQueueAttributes": {":sendonce-prod-events-dlq"},
+			},
+		},
+		{
 			file: "producer-policy.json",
 			actions: []string{"athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
 				"glue:GetDatabase", "glue:GetTable", "glue:GetPartitions",

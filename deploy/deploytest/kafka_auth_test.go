@@ -133,6 +133,9 @@ var mskPolicies = []struct {
 	file, workload string
 	read, write    func(kafka.Topics, []time.Duration) []string
 	group          func(kafka.Topics) string
+	// noLayout: the workload creates no topic (sender reconcile only
+	// produces): it may describe only the topics it writes or reads.
+	noLayout bool
 }{
 	{
 		file: "sender-kafka-policy.json", workload: "sender",
@@ -153,6 +156,14 @@ var mskPolicies = []struct {
 			return []string{t.Jobs(), t.PriorityJobs(), t.DLQ(), t.Ledger()}
 		},
 		group: kafka.Topics.RetrierGroup,
+	},
+	{
+		file: "reconcile-kafka-policy.json", workload: "reconcile",
+		read: func(kafka.Topics, []time.Duration) []string { return []string{} },
+		write: func(t kafka.Topics, _ []time.Duration) []string {
+			return []string{t.Ledger(), t.DLQ()}
+		},
+		noLayout: true,
 	},
 	{
 		file: "producer-kafka-policy.json", workload: "producer",
@@ -242,14 +253,25 @@ func TestMSKPoliciesTopicByTopic(t *testing.T) {
 			}
 			need("kafka-cluster:Connect", "cluster")
 			need("kafka-cluster:WriteDataIdempotently", "cluster") // franz-go produces idempotently
-			need("kafka-cluster:CreateTopic", layout...)           // every binary creates a missing layout
-			need("kafka-cluster:DescribeTopic", layout...)
-			need("kafka-cluster:DescribeTopicDynamicConfiguration", layout...)
+			if pol.noLayout {
+				used := append(pol.read(topics, tiers), pol.write(topics, tiers)...)
+				need("kafka-cluster:DescribeTopic", used...)
+				require.ElementsMatch(t, used, sortedKeys(grants["kafka-cluster:DescribeTopic"]), "%s: describes only the topics it uses", pol.file)
+				require.Empty(t, grants["kafka-cluster:CreateTopic"], "%s: the %s creates no topic", pol.file, pol.workload)
+				require.Empty(t, grants["kafka-cluster:DescribeTopicDynamicConfiguration"], pol.file)
+			} else {
+				need("kafka-cluster:CreateTopic", layout...) // every other binary creates a missing layout
+				need("kafka-cluster:DescribeTopic", layout...)
+				need("kafka-cluster:DescribeTopicDynamicConfiguration", layout...)
+			}
 			need("kafka-cluster:ReadData", pol.read(topics, tiers)...)
 			need("kafka-cluster:WriteData", pol.write(topics, tiers)...)
 			if pol.group != nil {
 				need("kafka-cluster:DescribeGroup", pol.group(topics))
 				need("kafka-cluster:AlterGroup", pol.group(topics))
+			} else {
+				require.Empty(t, grants["kafka-cluster:DescribeGroup"], "%s: the %s has no consumer group", pol.file, pol.workload)
+				require.Empty(t, grants["kafka-cluster:AlterGroup"], "%s: the %s has no consumer group", pol.file, pol.workload)
 			}
 			// Least privilege: reads and writes only where the workload needs them.
 			for a, want := range map[string][]string{"kafka-cluster:ReadData": pol.read(topics, tiers), "kafka-cluster:WriteData": pol.write(topics, tiers)} {

@@ -361,6 +361,7 @@ func checkCluster(t *testing.T, c *cluster) {
 
 	checkSender(t, c, sender, sEnv, partitions)
 	checkRetrier(t, c, retrier, rEnv)
+	checkReconcile(t, c, sEnv)
 	checkProducer(t, c, cj, pEnv)
 	checkPodMonitor(t, c)
 	checkPrometheusRule(t, c)
@@ -632,7 +633,7 @@ func checkProduction(t *testing.T, c, base *cluster) {
 	rf, err := strconv.Atoi(prod["SENDONCE_REPLICATION_FACTOR"])
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, rf, 3, "production topics are replicated")
-	for _, n := range []string{"sendonce-sender", "sendonce-producer"} {
+	for _, n := range []string{"sendonce-sender", "sendonce-producer", "sendonce-reconcile"} {
 		require.NotEqual(t, base.ServiceAccounts[n].Annotations[irsaAnnotation], c.ServiceAccounts[n].Annotations[irsaAnnotation], "%s: production uses its own IAM role", n)
 	}
 	so := c.ScaledObjects["sendonce-sender"]

@@ -54,7 +54,7 @@ func TestNetworkPolicy(t *testing.T) {
 
 // TestRedisSecretOnlyWhereUsed: the producer's publish and the retrier's run
 // never talk to Redis, so their pods do not get the Redis secret; the
-// sender and the redrive Job do.
+// sender, the reconciler (the fence) and the redrive Job do.
 func TestRedisSecretOnlyWhereUsed(t *testing.T) {
 	for _, dir := range kustomizeDirs {
 		c := renderCluster(t, dir)
@@ -80,7 +80,7 @@ func TestRedisSecretOnlyWhereUsed(t *testing.T) {
 			return out
 		}
 		for _, w := range c.workloads() {
-			if w.name == "sendonce-sender" {
+			if w.name == "sendonce-sender" || w.name == "sendonce-reconcile" {
 				require.Contains(t, secrets(w.spec), "sendonce-redis", "%s: %s needs Redis", dir, w.name)
 				continue
 			}

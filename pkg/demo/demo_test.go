@@ -79,7 +79,7 @@ func TestRunSendsExactlyOneEmailPerValidUser(t *testing.T) {
 	require.Equal(t, u.MessageID, u.Fence.MessageID, "the ledger and the fence agree")
 	require.Equal(t, producer.ReportSummary{Users: 294, ByState: map[ledger.State]int64{ledger.Sent: 294}}, rep.Answers.Report)
 	require.Len(t, rep.Answers.ReportHead, 6)
-	require.Equal(t, "user_id,state,message_id,reason,at", rep.Answers.ReportHead[0])
+	require.Equal(t, "user_id,state,message_id,reason,at,fact,bounce_type", rep.Answers.ReportHead[0])
 	require.Contains(t, out.String(), "$ producer status --campaign usage-2026-10 --user "+u.UserID+"\n")
 	require.Contains(t, out.String(), "message id   "+u.MessageID+"\n")
 	require.Contains(t, out.String(), "$ producer report --campaign usage-2026-10 --format csv\n")

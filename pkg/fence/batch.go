@@ -97,13 +97,14 @@ func (f *Fence) group(l Layout, n int, item func(int) Item, bad func(int)) []*sl
 // ClaimBatch claims every item in one round trip per slot group (one, when
 // the items share campaign and shard). Per-item answers, same semantics as
 // Claim; an item with an empty campaign or user has Claim.Err = ErrKey. An
-// error means nothing is known: retrying ClaimBatch is safe (but it makes
-// new tokens: a claim won by the lost call stays busy until its lease
-// ends).
+// error means nothing is known. ClaimBatch makes new tokens: called again,
+// a claim the lost call won stays Busy until its lease ends. To retry
+// without that, make the tokens first (NewAttempt) and call
+// ClaimBatchWith with the same tokens each time.
 func (f *Fence) ClaimBatch(ctx context.Context, items []Item) ([]Claim, error) {
 	tokens := make([]string, len(items))
 	for i := range tokens {
-		t, err := newToken()
+		t, err := NewAttempt()
 		if err != nil {
 			return nil, err
 		}
@@ -112,8 +113,38 @@ func (f *Fence) ClaimBatch(ctx context.Context, items []Item) ([]Claim, error) {
 	return f.claimBatchWith(ctx, items, tokens)
 }
 
-// claimBatchWith is ClaimBatch with given tokens: the same call resent
-// after a lost reply finds the keys its own.
+// ClaimBatchWith is ClaimBatch with the caller's tokens (one per item,
+// from NewAttempt): the same call made again after a lost reply finds the
+// keys it won its own (Won again, same token) and answers the others as
+// before.
+func (f *Fence) ClaimBatchWith(ctx context.Context, items []Item, tokens []string) ([]Claim, error) {
+	if len(tokens) != len(items) {
+		return nil, fmt.Errorf("fence: claim: %d tokens for %d items", len(tokens), len(items))
+	}
+	for _, t := range tokens {
+		if !validToken(t) {
+			return nil, fmt.Errorf("fence: claim: token %q is not an attempt id (NewAttempt)", t)
+		}
+	}
+	return f.claimBatchWith(ctx, items, tokens)
+}
+
+// validToken: a token is written into the record between '|'s and into SES
+// tags: base64url characters only.
+func validToken(t string) bool {
+	if t == "" || len(t) > 64 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// claimBatchWith claims with the given tokens.
 func (f *Fence) claimBatchWith(ctx context.Context, items []Item, tokens []string) ([]Claim, error) {
 	claims := make([]Claim, len(items))
 	l, _, err := f.loadLayout(ctx, true)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
@@ -99,7 +100,7 @@ func testClaimBatchVerdicts(t *testing.T, b backend) {
 				items[i] = Item{Campaign: camp, User: w.user}
 				tokens[i] = fmt.Sprintf("tok-%d", i)
 			}
-			claims, err := f.claimBatchWith(ctx, items, tokens)
+			claims, err := f.ClaimBatchWith(ctx, items, tokens)
 			require.NoError(t, err)
 			require.Len(t, claims, len(wants))
 			for i, w := range wants {
@@ -130,7 +131,7 @@ func testClaimBatchVerdicts(t *testing.T, b backend) {
 
 			// The same call resent after a lost reply: every claim it won is
 			// still its own, nothing else changes.
-			again, err := f.claimBatchWith(ctx, items, tokens)
+			again, err := f.ClaimBatchWith(ctx, items, tokens)
 			require.NoError(t, err)
 			for i, w := range wants {
 				switch {
@@ -326,4 +327,44 @@ func TestBatchCallError(t *testing.T) {
 	require.Nil(t, errs)
 	_, err = f.Settle(ctx, Event{Campaign: camp, User: user, Attempt: "t", Verdict: VerdictSent})
 	require.True(t, errors.Is(err, ErrUnavailable), "%v", err)
+}
+
+func TestClaimBatchWithRejectsBadTokens(t *testing.T) {
+	f, _, _ := newFence(t, miniBackend, Config{})
+	ctx := context.Background()
+	items := []Item{{Campaign: camp, User: user}}
+	for _, tok := range []string{"", "a|b", "a b", strings.Repeat("a", 65)} {
+		_, err := f.ClaimBatchWith(ctx, items, []string{tok})
+		require.Error(t, err, "%q", tok)
+	}
+	_, err := f.ClaimBatchWith(ctx, items, nil)
+	require.Error(t, err)
+	tok, err := NewAttempt()
+	require.NoError(t, err)
+	cs, err := f.ClaimBatchWith(ctx, items, []string{tok})
+	require.NoError(t, err)
+	require.Equal(t, tok, cs[0].Token)
+}
+
+// Without an injected clock the resolve-after window is measured on
+// Redis's clock, from the time Redis recorded the ambiguous state.
+func TestResolveAfterUsesRedisTime(t *testing.T) {
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	redisNow := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	mr.SetTime(redisNow)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	f, err := New(rdb, Config{Lease: 10 * time.Second, ResolveAfter: time.Hour}, nil)
+	require.NoError(t, err)
+	a := mustClaim(t, f, Won)
+	require.NoError(t, f.Arm(ctx, camp, user, a.Token))
+	require.NoError(t, f.MarkAmbiguous(ctx, camp, user, a.Token, "ses 503"))
+	require.True(t, mustGet(t, f).At.Equal(redisNow), "recorded on Redis's clock")
+	mustClaim(t, f, Unsettled) // by the local clock (2026) the window is long over
+	mr.SetTime(redisNow.Add(time.Hour - time.Millisecond))
+	mustClaim(t, f, Unsettled)
+	mr.SetTime(redisNow.Add(time.Hour))
+	c := mustClaim(t, f, Won)
+	require.True(t, c.Resolved)
 }

@@ -53,8 +53,8 @@ type Config struct {
 	// Shards and Buckets are the Layout asked for when none is stored yet
 	// (Establish); a stored layout wins. Defaults 12 and 64. Set Shards to
 	// the jobs topic's partition count (or a divisor of it) so that a batch
-	// is one Lua call, and Buckets so that a bucket holds at most about 100
-	// users (users / Shards / 100): see scripts/bench/memory.go.
+	// is one Lua call, and Buckets so that a bucket holds about 250 users
+	// (users per campaign / Shards / 250): see scripts/bench/memory.go.
 	Shards, Buckets int
 	// ResolveAfter is how long an ambiguous record waits for an SES event
 	// (Settle) before a Claim declares it not sent and wins it again

@@ -133,8 +133,9 @@ func (f *Fence) Key(campaign, user string) string {
 	return k
 }
 
-// newToken returns 8 random bytes in base64url: 11 characters.
-func newToken() (string, error) {
+// NewAttempt returns a new owner token (attempt id): 8 random bytes in
+// base64url, 11 characters of A-Za-z0-9-_ (a valid SES tag value).
+func NewAttempt() (string, error) {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("fence: making an owner token: %w", err)
@@ -338,22 +339,6 @@ func (f *Fence) Restore(ctx context.Context, campaign, user string, rec Record) 
 	err = f.call(ctx, "restore", func(ctx context.Context) error {
 		var err error
 		n, err = restoreScript.Run(ctx, f.rdb, []string{key}, user, v, ms(f.cfg.Retention)).Int64()
-		return err
-	})
-	return n == 1, err
-}
-
-// Erase deletes the record of (campaign, user), whatever its state (a
-// user's erasure). It reports whether there was one.
-func (f *Fence) Erase(ctx context.Context, campaign, user string) (bool, error) {
-	key, ok, err := f.locate(ctx, campaign, user)
-	if err != nil || !ok {
-		return false, err
-	}
-	var n int64
-	err = f.call(ctx, "erase", func(ctx context.Context) error {
-		var err error
-		n, err = f.rdb.HDel(ctx, key, user).Result()
 		return err
 	})
 	return n == 1, err

@@ -24,8 +24,8 @@ type Layout struct {
 	Shards int
 	// Buckets is the number of hashes per shard, chosen by a second,
 	// independent hash of the user id, so that each stays small enough for
-	// Redis's compact listpack encoding (hash-max-listpack-entries, 128 by
-	// default).
+	// Redis's compact listpack encoding (hash-max-listpack-entries, 512 by
+	// default): about 250 users per bucket, users / Shards / 250.
 	Buckets int
 }
 

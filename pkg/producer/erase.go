@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sendonce/sendonce/pkg/fence"
 	"github.com/sendonce/sendonce/pkg/job"
 	"github.com/sendonce/sendonce/pkg/kafka"
 )
@@ -21,7 +22,7 @@ import (
 // An erasure request (GDPR art. 17, CCPA): remove what sendonce holds about
 // one user. The compacted topics (jobs, ledger) get tombstones, which the
 // log cleaner turns into deletions (after min.compaction.lag.ms and
-// delete.retention.ms); the user's fence keys are deleted from Redis. The
+// delete.retention.ms); the user's fence records are deleted from Redis. The
 // delete-policy topics (retry tiers, DLQ, rejects) cannot drop one record:
 // their copies are counted in the report and go with the topic's retention.
 
@@ -87,14 +88,15 @@ type EraseReport struct {
 	// MemberCampaigns are the campaigns whose membership record was
 	// tombstoned: status no longer counts the user.
 	MemberCampaigns []string `json:"member_campaigns"`
-	// FenceKeys are the Redis keys deleted.
+	// FenceKeys are the fence keys (hashes of many users) the user's
+	// record was deleted from, one per campaign.
 	FenceKeys []string `json:"fence_keys"`
 	// Copies counts the user's records left in delete-policy topics (retry
 	// tiers, DLQ), which expire with the topic's retention.
 	Copies map[string]int `json:"copies_until_retention"`
 }
 
-// Erase removes the user's jobs, ledger entries and fence keys.
+// Erase removes the user's jobs, ledger entries and fence records.
 func Erase(ctx context.Context, cfg EraseConfig, d EraseDeps) (EraseReport, error) {
 	if err := cfg.Validate(); err != nil {
 		return EraseReport{}, err
@@ -187,14 +189,9 @@ func Erase(ctx context.Context, cfg EraseConfig, d EraseDeps) (EraseReport, erro
 		}
 	}
 
-	keys, err := fenceKeys(ctx, d.Redis, cfg, campaigns)
+	keys, err := eraseFence(ctx, d.Redis, cfg, campaigns)
 	if err != nil {
 		return rep, err
-	}
-	if len(keys) > 0 {
-		if err := d.Redis.Del(ctx, keys...).Err(); err != nil {
-			return rep, fmt.Errorf("deleting fence keys: %w", err)
-		}
 	}
 	rep.FenceKeys = keys
 
@@ -213,40 +210,41 @@ func Erase(ctx context.Context, cfg EraseConfig, d EraseDeps) (EraseReport, erro
 	return rep, nil
 }
 
-// fenceKeys finds the user's fence keys: those of the campaigns seen in
-// Kafka, and any other a SCAN finds (a campaign whose records are gone).
-func fenceKeys(ctx context.Context, rdb redis.UniversalClient, cfg EraseConfig, campaigns map[string]bool) ([]string, error) {
-	prefix := cfg.FencePrefix + ":f:"
-	found := map[string]bool{}
-	pattern := prefix + "*:" + globEscape(cfg.UserID)
+// eraseFence deletes the user's fence records: those of the campaigns
+// seen in Kafka, and any other the fence finds (a campaign whose records
+// are gone). It returns the fence keys (buckets) a record was deleted
+// from.
+func eraseFence(ctx context.Context, rdb redis.UniversalClient, cfg EraseConfig, campaigns map[string]bool) ([]string, error) {
+	f, err := fence.New(rdb, fence.Config{Prefix: cfg.FencePrefix}, nil)
+	if err != nil {
+		return nil, err
+	}
+	all := map[string]bool{}
 	if cfg.Campaign != "" {
-		pattern = prefix + globEscape(cfg.Campaign) + ":" + globEscape(cfg.UserID)
-	}
-	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		// "*" matches colons too: keep only keys whose user part (after
-		// the campaign, which holds no colon) is exactly this user.
-		c, u, ok := strings.Cut(strings.TrimPrefix(k, prefix), ":")
-		if ok && u == cfg.UserID && (cfg.Campaign == "" || c == cfg.Campaign) {
-			found[k] = true
+		all[cfg.Campaign] = true
+	} else {
+		found, err := f.Campaigns(ctx, cfg.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("finding the user's fence records: %w", err)
+		}
+		for _, c := range found {
+			all[c] = true
+		}
+		for c := range campaigns {
+			all[c] = true
 		}
 	}
-	if err := iter.Err(); err != nil {
-		return nil, fmt.Errorf("scanning fence keys: %w", err)
-	}
-	for c := range campaigns {
-		if cfg.Campaign != "" && c != cfg.Campaign {
-			continue
+	keys := []string{}
+	for _, c := range sortedSet(all) {
+		ok, err := f.Erase(ctx, c, cfg.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("deleting the fence record of campaign %s: %w", c, err)
 		}
-		k := prefix + c + ":" + cfg.UserID
-		if n, err := rdb.Exists(ctx, k).Result(); err != nil {
-			return nil, fmt.Errorf("checking fence key: %w", err)
-		} else if n > 0 {
-			found[k] = true
+		if ok {
+			keys = append(keys, f.Key(c, cfg.UserID))
 		}
 	}
-	return sortedSet(found), nil
+	return keys, nil
 }
 
 func recordCampaign(r *kgo.Record) string {
@@ -257,17 +255,6 @@ func recordCampaign(r *kgo.Record) string {
 		return j.Campaign
 	}
 	return ""
-}
-
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[]\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 func sortedSet(m map[string]bool) []string {
@@ -304,9 +291,9 @@ func (r EraseReport) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  members        %d record(s) tombstoned: %s\n", len(r.MemberCampaigns), strings.Join(r.MemberCampaigns, ", "))
 	}
 	if len(r.FenceKeys) == 0 {
-		b.WriteString("  fence (Redis)  no key\n")
+		b.WriteString("  fence (Redis)  no record\n")
 	} else {
-		fmt.Fprintf(&b, "  fence (Redis)  %d key(s) deleted: %s\n", len(r.FenceKeys), strings.Join(r.FenceKeys, ", "))
+		fmt.Fprintf(&b, "  fence (Redis)  %d record(s) deleted, from %s\n", len(r.FenceKeys), strings.Join(r.FenceKeys, ", "))
 	}
 	topics := make([]string, 0, len(r.Copies))
 	for t := range r.Copies {

@@ -48,7 +48,8 @@ func TestEraseUser(t *testing.T) {
 		r, err := ledger.Record(e.topics.Ledger(), ledger.Entry{Campaign: cu[0], UserID: cu[1], State: ledger.Sent, At: time.Now().UTC(), MessageID: "m"})
 		require.NoError(t, err)
 		recs = append(recs, r)
-		require.NoError(t, rdb.Set(ctx, fnc.Key(cu[0], cu[1]), "sent", time.Hour).Err())
+		_, err = fnc.Restore(ctx, cu[0], cu[1], fence.Record{State: fence.Sent, MessageID: "m"})
+		require.NoError(t, err)
 	}
 	dlq, err := job.Record(e.topics.DLQ(), &job.Job{Version: 1, Campaign: "2026-11", UserID: "u1", Email: "u1@example.com", Template: "t", From: "n@example.com"})
 	require.NoError(t, err)
@@ -71,7 +72,7 @@ func TestEraseUser(t *testing.T) {
 	require.False(t, rep.JobsTombstoned)
 	require.Contains(t, rep.KeptJobs, "2026-12")
 	require.Equal(t, 1, rep.Copies[e.topics.DLQ()])
-	require.EqualValues(t, 1, rdb.Exists(ctx, fnc.Key("2026-12", "u1")).Val())
+	requireFenced(t, fnc, "2026-12", "u1", true)
 
 	// Every campaign: the jobs key is tombstoned, the rest goes too.
 	cfg.Campaign = ""
@@ -111,10 +112,10 @@ func TestEraseUser(t *testing.T) {
 		require.NotNil(t, led[k], k)
 	}
 	for _, cu := range [][2]string{{"2026-11", "u2"}, {"2026-11", "u10"}, {"2026-11", "x:u1"}} {
-		require.EqualValues(t, 1, rdb.Exists(ctx, fnc.Key(cu[0], cu[1])).Val(), cu)
+		requireFenced(t, fnc, cu[0], cu[1], true)
 	}
 	for _, c := range []string{"2026-11", "2026-12"} {
-		require.Zero(t, rdb.Exists(ctx, fnc.Key(c, "u1")).Val(), c)
+		requireFenced(t, fnc, c, "u1", false)
 	}
 	st, err := Status(ctx, e.cl, e.topics, "2026-11")
 	require.NoError(t, err)
@@ -144,4 +145,12 @@ func TestEraseConfigValidate(t *testing.T) {
 	c := EraseConfig{UserID: "u", Topics: kafka.Topics{Prefix: "p"}}
 	require.NoError(t, c.Validate())
 	require.Equal(t, "p", c.FencePrefix)
+}
+
+// requireFenced checks whether the fence holds a record of (campaign, user).
+func requireFenced(t *testing.T, f *fence.Fence, campaign, user string, want bool) {
+	t.Helper()
+	_, ok, err := f.Get(context.Background(), campaign, user)
+	require.NoError(t, err)
+	require.Equal(t, want, ok, "fence record of %s in %s", user, campaign)
 }

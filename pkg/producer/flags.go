@@ -124,6 +124,10 @@ type PublishCommand struct {
 	// SkipSESChecks skips every SES pre-flight check.
 	SkipIdentityCheck bool
 	SkipSESChecks     bool
+	// RequireConfigurationSet refuses to start without --configuration-set
+	// (--require-configuration-set): SES publishes the events that settle
+	// a send (sender reconcile) only for sends through a configuration set.
+	RequireConfigurationSet bool
 }
 
 // RegisterFlags binds every flag of publish.
@@ -133,7 +137,8 @@ func (c *PublishCommand) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Campaign, "campaign", "", "campaign id: 1 to 64 letters, digits, '.', '_' or '-' (e.g. 2026-11)")
 	fs.StringVar(&c.Template, "template", "", "SES template name")
 	fs.StringVar(&c.From, "from", "", "From address, e.g. news@example.com or \"Example <news@example.com>\"")
-	fs.StringVar(&c.ConfigurationSet, "configuration-set", "", "SES configuration set (empty: none)")
+	fs.StringVar(&c.ConfigurationSet, "configuration-set", "", "SES configuration set (empty: none); its event destination lets sender reconcile settle every send (docs/EVENTS.md)")
+	fs.BoolVar(&c.RequireConfigurationSet, "require-configuration-set", false, "refuse to start without --configuration-set (the senders' --require-configuration-set dead-letters such jobs); false: publish without one, with a warning that the sends cannot be settled by SES events")
 	fs.StringVar(&c.Priority, "priority", "normal", "normal, or high: publish to the priority lane <prefix>.jobs.priority, which the senders consume beside the jobs topic so that this campaign never waits behind another's backlog")
 	fs.Var(&c.ExpiresAt, "expires-at", "RFC 3339 time after which the jobs are no longer sent (empty: never)")
 	fs.StringVar(&c.UnsubscribeURL, "unsubscribe-url", "", "one-click unsubscribe https URL with {{user_id}} and/or {{email}}, and {{token}} (an HMAC of campaign and user, see --unsubscribe-key-file), optionally {{campaign}}; adds List-Unsubscribe and List-Unsubscribe-Post (empty: none)")
@@ -191,6 +196,9 @@ func (c *PublishCommand) Validate() error {
 	if err := c.PublishConfig.Validate(); err != nil {
 		return err
 	}
+	if c.RequireConfigurationSet && c.ConfigurationSet == "" {
+		return ErrNoConfigurationSet
+	}
 	if !c.ExpiresAt.T.IsZero() && !c.ExpiresAt.T.After(time.Now()) {
 		return fmt.Errorf("--expires-at %s is in the past: every job would expire unsent", c.ExpiresAt.T.Format(time.RFC3339))
 	}
@@ -207,6 +215,22 @@ func (c *PublishCommand) Validate() error {
 		return errors.New("--connect-timeout and --flush-timeout must be positive")
 	}
 	return nil
+}
+
+// ErrNoConfigurationSet is returned by PublishCommand.Validate for
+// --require-configuration-set without --configuration-set.
+var ErrNoConfigurationSet = errors.New("--require-configuration-set is on and --configuration-set is empty: " +
+	"name the SES configuration set whose event destination feeds sender reconcile (docs/EVENTS.md)")
+
+// NoEventsWarning is the warning publish logs once at start when the jobs
+// will name no configuration set, or "".
+func NoEventsWarning(c *PublishCommand) string {
+	if c.ConfigurationSet != "" {
+		return ""
+	}
+	return "--configuration-set is empty: the campaign's sends cannot be settled by SES events " +
+		"(sender reconcile sees none, an ambiguous send waits for a person); set --configuration-set " +
+		"to the configuration set with the event destination (docs/EVENTS.md), and --require-configuration-set to make it mandatory"
 }
 
 // Tiers parses --retry-tiers.

@@ -169,7 +169,7 @@ func TestStatusCountsTheLedger(t *testing.T) {
 
 	var js, text bytes.Buffer
 	require.NoError(t, rep.WriteJSON(&js))
-	require.JSONEq(t, `{"campaign":"2026-11","published":5,"sent":2,"failed":0,"retrying":1,"dead_lettered":1,"expired":1,"ambiguous":0,"cancelled":0,"control":"active","pending":1,"complete":false}`, js.String())
+	require.JSONEq(t, `{"campaign":"2026-11","published":5,"sent":2,"failed":0,"retrying":1,"dead_lettered":1,"expired":1,"ambiguous":0,"cancelled":0,"control":"active","pending":1,"complete":false,"settled_by_event":0,"delivered":0,"bounced":0,"complained":0}`, js.String())
 	require.NoError(t, rep.WriteText(&text))
 	require.Contains(t, text.String(), "dead_lettered  1\n")
 	require.Contains(t, text.String(), "publish run    published")

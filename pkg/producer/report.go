@@ -32,10 +32,16 @@ type ReportRow struct {
 	// At is the time of the user's latest ledger entry; null (CSV: empty)
 	// for a published user with none.
 	At *time.Time `json:"at"`
+	// Fact is what SES's events said of a sent email (delivered, bounced,
+	// complained; empty when none arrived), BounceType hard or soft for a
+	// bounce (sender reconcile).
+	Fact       string `json:"fact"`
+	BounceType string `json:"bounce_type"`
 }
 
-// reportColumns is the CSV header.
-var reportColumns = []string{"user_id", "state", "message_id", "reason", "at"}
+// reportColumns is the CSV header. Columns are only ever appended, so a
+// script that reads them by position keeps working.
+var reportColumns = []string{"user_id", "state", "message_id", "reason", "at", "fact", "bounce_type"}
 
 // ReportSummary counts what Report wrote.
 type ReportSummary struct {
@@ -51,6 +57,8 @@ type latestEntry struct {
 	messageID string
 	reason    string
 	at        time.Time
+	fact      string
+	bounce    string
 }
 
 // Report writes every user of campaign, one row each, in user id order:
@@ -90,6 +98,7 @@ func Report(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign, 
 			le.state = ""
 		} else if e, err := ledger.Decode(r.Value); err == nil {
 			le.state, le.messageID, le.reason, le.at = e.State, e.MessageID, e.Reason, e.At
+			le.fact, le.bounce = e.Fact, e.BounceType
 		}
 		if !le.member && le.state == "" {
 			delete(latest, user)
@@ -128,7 +137,7 @@ func Report(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign, 
 	}
 	for _, u := range users {
 		le := latest[u]
-		row := ReportRow{UserID: u, State: le.state, MessageID: le.messageID, Reason: le.reason}
+		row := ReportRow{UserID: u, State: le.state, MessageID: le.messageID, Reason: le.reason, Fact: le.fact, BounceType: le.bounce}
 		if row.State == "" {
 			row.State = pendingState
 		}
@@ -166,6 +175,7 @@ func csvRow(cw *csv.Writer) func(ReportRow) error {
 		if r.At != nil {
 			rec[4] = r.At.Format(time.RFC3339Nano)
 		}
+		rec[5], rec[6] = r.Fact, r.BounceType
 		return cw.Write(rec)
 	}
 }

@@ -27,7 +27,19 @@ type StatusReport struct {
 	Retrying     int64 `json:"retrying"` // retrying or redriven from the DLQ
 	DeadLettered int64 `json:"dead_lettered"`
 	Expired      int64 `json:"expired"`
-	Ambiguous    int64 `json:"ambiguous"`
+	// Ambiguous counts the users not yet settled: SES may have accepted
+	// their email and nobody knows yet (sender reconcile settles them from
+	// SES's events, or declares them not sent after --resolve-after).
+	Ambiguous int64 `json:"ambiguous"`
+	// SettledByEvent counts the sent users whose send `sender reconcile`
+	// settled from SES's own event (ledger reason settled_by_event).
+	SettledByEvent int64 `json:"settled_by_event"`
+	// Delivered, Bounced and Complained count the sent users whose latest
+	// ledger entry carries that fact from SES's events (a complaint
+	// outranks a bounce, which outranks a delivery).
+	Delivered  int64 `json:"delivered"`
+	Bounced    int64 `json:"bounced"`
+	Complained int64 `json:"complained"`
 	// Cancelled counts the users a cancel ended before they were sent.
 	Cancelled int64 `json:"cancelled"`
 	// Control is the operator's decision for the campaign (producer
@@ -84,6 +96,9 @@ func status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campaign s
 		rep.Published = rec.Total
 		_, byState = users.count(false)
 	}
+	byEvent, facts := users.sentFacts(!rep.FromRecord)
+	rep.SettledByEvent = byEvent
+	rep.Delivered, rep.Bounced, rep.Complained = facts[ledger.FactDelivered], facts[ledger.FactBounced], facts[ledger.FactComplained]
 	var settled int64
 	for st, n := range byState {
 		if terminal(st) {
@@ -132,15 +147,33 @@ func (r StatusReport) WriteText(w io.Writer) error {
 	for _, row := range []struct {
 		name string
 		n    int64
+		note string
 	}{
-		{"published", r.Published}, {"sent", r.Sent}, {"failed", r.Failed}, {"retrying", r.Retrying},
-		{"dead_lettered", r.DeadLettered}, {"expired", r.Expired}, {"ambiguous", r.Ambiguous}, {"cancelled", r.Cancelled}, {"pending", r.Pending},
+		{"published", r.Published, ""}, {"sent", r.Sent, ""}, {"failed", r.Failed, ""}, {"retrying", r.Retrying, ""},
+		{"dead_lettered", r.DeadLettered, ""}, {"expired", r.Expired, ""},
+		{"ambiguous", r.Ambiguous, " (not yet settled)"},
+		{"cancelled", r.Cancelled, ""}, {"pending", r.Pending, ""},
 	} {
-		fmt.Fprintf(tw, "%s\t%d\n", row.name, row.n)
+		fmt.Fprintf(tw, "%s\t%d%s\n", row.name, row.n, row.note)
 	}
 	if r.Control != "" {
 		fmt.Fprintf(tw, "control\t%s\n", r.Control)
 	}
 	fmt.Fprintf(tw, "complete\t%t\n", r.Complete)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// What SES's events said of the sent users (sender reconcile), apart:
+	// they are part of sent, not states of their own.
+	fmt.Fprintf(w, "of sent, from SES events:\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, row := range []struct {
+		name string
+		n    int64
+	}{
+		{"settled_by_event", r.SettledByEvent}, {"delivered", r.Delivered}, {"bounced", r.Bounced}, {"complained", r.Complained},
+	} {
+		fmt.Fprintf(tw, "  %s\t%d\n", row.name, row.n)
+	}
 	return tw.Flush()
 }

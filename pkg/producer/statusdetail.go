@@ -201,15 +201,3 @@ func (a *activity) rate(now time.Time) float64 {
 	}
 	return float64(n) / span.Seconds()
 }
-
-// decodeReason reads only the reason of a ledger record value ("" when it
-// has none or does not decode).
-func decodeReason(b []byte) string {
-	var e struct {
-		Reason string `json:"reason"`
-	}
-	if json.Unmarshal(b, &e) != nil {
-		return ""
-	}
-	return e.Reason
-}

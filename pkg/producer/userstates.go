@@ -3,6 +3,7 @@ package producer
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/maphash"
 	"time"
@@ -35,7 +36,17 @@ type userState struct {
 	member bool
 	state  uint8  // 0: no ledger entry
 	reason uint16 // 0: none (or sent)
+	// fact is the SES fact of a sent user's latest entry (factIndex);
+	// byEvent is true when its sent state came from an entry `sender
+	// reconcile` settled (reason settled_by_event), and stays true over the
+	// later entries that only add a fact or repeat sent.
+	fact    uint8
+	byEvent bool
 }
+
+// factIndex numbers the facts of sent entries (ledger.Entry.Fact) for
+// userState.fact; 0 is none (or one this version does not know).
+var factIndex = map[string]uint8{ledger.FactDelivered: 1, ledger.FactBounced: 2, ledger.FactComplained: 3}
 
 func newUserStates() *userStates {
 	return &userStates{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), m: map[[2]uint64]userState{}, index: map[ledger.State]uint8{}, reasonIndex: map[string]uint16{}}
@@ -63,18 +74,28 @@ func (u *userStates) setMember(key []byte, member bool) {
 
 // setState records a user's latest ledger state; "" is a tombstone.
 func (u *userStates) setState(key []byte, st ledger.State) error {
-	return u.setEntry(key, st, "")
+	_, err := u.setEntry(key, statusFields{State: st})
+	return err
 }
 
 // maxReasonText is how much of a reason groups it: the start of an error
 // names its kind, the rest (ids, times) would split one kind into many.
 const maxReasonText = 120
 
-// setEntry records a user's latest ledger state and its reason.
-func (u *userStates) setEntry(key []byte, st ledger.State, reason string) error {
+// setEntry records a user's latest ledger entry: state, reason, fact. It
+// returns the user's state before it ("" for none).
+func (u *userStates) setEntry(key []byte, e statusFields) (prev ledger.State, err error) {
+	st, reason := e.State, e.Reason
 	k := u.key(key)
 	s := u.m[k]
-	s.state, s.reason = 0, 0
+	if s.state != 0 {
+		prev = u.names[s.state-1]
+	}
+	byEvent := st == ledger.Sent && (reason == ledger.ReasonSettledByEvent || prev == ledger.Sent && s.byEvent)
+	s.state, s.reason, s.fact, s.byEvent = 0, 0, 0, byEvent
+	if st == ledger.Sent {
+		s.fact = factIndex[e.Fact]
+	}
 	if reason != "" && st != ledger.Sent {
 		if len(reason) > maxReasonText {
 			reason = reason[:maxReasonText]
@@ -91,7 +112,7 @@ func (u *userStates) setEntry(key []byte, st ledger.State, reason string) error 
 		i, ok := u.index[st]
 		if !ok {
 			if len(u.names) == 255 {
-				return fmt.Errorf("more than 255 distinct ledger states (the last %q): is something else writing to the ledger?", st)
+				return prev, fmt.Errorf("more than 255 distinct ledger states (the last %q): is something else writing to the ledger?", st)
 			}
 			u.names = append(u.names, st)
 			i = uint8(len(u.names))
@@ -100,7 +121,7 @@ func (u *userStates) setEntry(key []byte, st ledger.State, reason string) error 
 		s.state = i
 	}
 	u.put(k, s)
-	return nil
+	return prev, nil
 }
 
 // count returns the number of members and, per latest ledger state, how
@@ -117,6 +138,28 @@ func (u *userStates) count(membersOnly bool) (members int64, byState map[ledger.
 		}
 	}
 	return members, byState
+}
+
+// sentFacts counts, among the users whose latest state is sent (members
+// only, or every user), those settled by an SES event and those per fact.
+func (u *userStates) sentFacts(membersOnly bool) (byEvent int64, facts map[string]int64) {
+	facts = map[string]int64{}
+	names := map[uint8]string{}
+	for f, i := range factIndex {
+		names[i] = f
+	}
+	for _, s := range u.m {
+		if s.state == 0 || !(s.member || !membersOnly) || u.names[s.state-1] != ledger.Sent {
+			continue
+		}
+		if s.byEvent {
+			byEvent++
+		}
+		if s.fact != 0 {
+			facts[names[s.fact]]++
+		}
+	}
+	return byEvent, facts
 }
 
 // reasonCounts counts, per (latest state, reason), the users whose latest
@@ -162,20 +205,20 @@ func readUserStates(ctx context.Context, cl *kgo.Client, topics kafka.Topics, ca
 		if r.Value == nil {
 			return u.setState(r.Key, "")
 		}
-		st, err := ledger.DecodeState(r.Value)
+		e, err := decodeStatusFields(r.Value)
 		if err != nil {
 			if decErr == nil {
 				decErr = fmt.Errorf("%s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err)
 			}
 			return nil
 		}
-		if terminal(st) {
+		prev, err := u.setEntry(r.Key, e)
+		// A fact SES reported for a user already sent settles nobody: it
+		// does not count in the rate.
+		if terminal(e.State) && !(e.State == ledger.Sent && prev == ledger.Sent) {
 			u.activity.add(r.Timestamp)
 		}
-		if st == ledger.Sent {
-			return u.setState(r.Key, st)
-		}
-		return u.setEntry(r.Key, st, decodeReason(r.Value))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the membership and the ledger: %w", err)
@@ -196,4 +239,25 @@ func alreadySent(ctx context.Context, cl *kgo.Client, topics kafka.Topics, campa
 	}
 	_, byState := u.count(false)
 	return byState[ledger.Sent], nil
+}
+
+// statusFields are the fields of a ledger entry status counts.
+type statusFields struct {
+	State  ledger.State `json:"state"`
+	Reason string       `json:"reason"`
+	Fact   string       `json:"fact"`
+}
+
+// decodeStatusFields reads only the state, reason and fact of a ledger
+// record value, in one pass: status reads every entry of a campaign, and
+// building whole entries (ledger.Decode) would spend most of its time.
+func decodeStatusFields(b []byte) (statusFields, error) {
+	var e statusFields
+	if err := json.Unmarshal(b, &e); err != nil {
+		return e, fmt.Errorf("decoding ledger entry: %w", err)
+	}
+	if e.State == "" {
+		return e, fmt.Errorf("decoding ledger entry: state is required")
+	}
+	return e, nil
 }

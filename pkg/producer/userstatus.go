@@ -37,6 +37,13 @@ type UserReport struct {
 	Attempts  int    `json:"attempts"`
 	MessageID string `json:"message_id"`
 	Reason    string `json:"reason"`
+	// Fact is what SES's events said of the sent email (delivered,
+	// bounced, complained; "" when none arrived), BounceType hard or soft
+	// for a bounce: from the latest entry. AttemptID is the fence attempt
+	// the latest entry that names one settled (sender reconcile).
+	Fact       string `json:"fact"`
+	BounceType string `json:"bounce_type"`
+	AttemptID  string `json:"attempt_id"`
 	// Published is whether a publish run made the user a member; PublishedAt
 	// is when the last one did.
 	Published   bool       `json:"published"`
@@ -126,10 +133,14 @@ func (r *UserReport) settle() {
 		first, last := r.History[0], r.History[n-1]
 		r.FirstAt, r.LastAt = &first.At, &last.At
 		r.State, r.Reason = last.State, last.Reason
+		r.Fact, r.BounceType = last.Fact, last.BounceType
 		for _, e := range r.History {
 			r.Attempts = max(r.Attempts, attemptsOf(e))
 			if e.MessageID != "" {
 				r.MessageID = e.MessageID
+			}
+			if e.AttemptID != "" {
+				r.AttemptID = e.AttemptID
 			}
 		}
 	}
@@ -198,6 +209,12 @@ func (r UserReport) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "attempts\t%d\n", r.Attempts)
 	fmt.Fprintf(tw, "message id\t%s\n", dash(r.MessageID))
 	fmt.Fprintf(tw, "reason\t%s\n", dash(r.Reason))
+	fact := dash(r.Fact)
+	if r.BounceType != "" {
+		fact += " (" + r.BounceType + ")"
+	}
+	fmt.Fprintf(tw, "fact\t%s\n", fact)
+	fmt.Fprintf(tw, "attempt id\t%s\n", dash(r.AttemptID))
 	if r.Published {
 		fmt.Fprintf(tw, "published\tyes (last %s)\n", ts(r.PublishedAt))
 	} else {
@@ -240,7 +257,14 @@ func (r UserReport) WriteText(w io.Writer) error {
 		if n := attemptsOf(e); n > 0 {
 			attempt = fmt.Sprintf("attempt %d", n)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.State, attempt, dash(e.MessageID), dash(e.Reason))
+		fact := "-"
+		if e.Fact != "" {
+			fact = e.Fact
+			if e.BounceType != "" {
+				fact += " (" + e.BounceType + ")"
+			}
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.State, attempt, dash(e.MessageID), fact, dash(e.Reason))
 	}
 	return tw.Flush()
 }

@@ -71,8 +71,8 @@ func TestUserStatus(t *testing.T) {
 	var text bytes.Buffer
 	require.NoError(t, rep.WriteText(&text))
 	for _, want := range []string{"state        sent\n", "attempts     2\n", "message id   0100-m1\n", "fence        sent at ", "history (ledger, oldest first):",
-		"2026-11-01T06:00:00Z  retrying  attempt 1  -        ses: TooManyRequestsException: rate exceeded",
-		"2026-11-01T06:00:30Z  sent      attempt 2  0100-m1  -"} {
+		"2026-11-01T06:00:00Z  retrying  attempt 1  -        -  ses: TooManyRequestsException: rate exceeded",
+		"2026-11-01T06:00:30Z  sent      attempt 2  0100-m1  -  -"} {
 		require.Contains(t, text.String(), want)
 	}
 	var js bytes.Buffer
@@ -137,11 +137,11 @@ func TestReportStreamsEveryUser(t *testing.T) {
 	rows, err := csv.NewReader(strings.NewReader(out.String())).ReadAll()
 	require.NoError(t, err)
 	require.Equal(t, [][]string{
-		{"user_id", "state", "message_id", "reason", "at"},
-		{"u0", "sent", "m-0", "", "2026-11-01T06:01:00Z"},
-		{"u1", "failed", "", `MessageRejected: "bad", really`, "2026-11-01T06:00:00Z"},
-		{"u2", "dead_lettered", "", "exhausted", "2026-11-01T06:00:00Z"},
-		{"u3", "pending", "", "", ""},
+		{"user_id", "state", "message_id", "reason", "at", "fact", "bounce_type"},
+		{"u0", "sent", "m-0", "", "2026-11-01T06:01:00Z", "", ""},
+		{"u1", "failed", "", `MessageRejected: "bad", really`, "2026-11-01T06:00:00Z", "", ""},
+		{"u2", "dead_lettered", "", "exhausted", "2026-11-01T06:00:00Z", "", ""},
+		{"u3", "pending", "", "", "", "", ""},
 	}, rows)
 
 	out.Reset()
@@ -149,8 +149,8 @@ func TestReportStreamsEveryUser(t *testing.T) {
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	require.Len(t, lines, 4)
-	require.JSONEq(t, `{"user_id":"u0","state":"sent","message_id":"m-0","reason":"","at":"2026-11-01T06:01:00Z"}`, lines[0])
-	require.JSONEq(t, `{"user_id":"u3","state":"pending","message_id":"","reason":"","at":null}`, lines[3])
+	require.JSONEq(t, `{"user_id":"u0","state":"sent","message_id":"m-0","reason":"","at":"2026-11-01T06:01:00Z","fact":"","bounce_type":""}`, lines[0])
+	require.JSONEq(t, `{"user_id":"u3","state":"pending","message_id":"","reason":"","at":null,"fact":"","bounce_type":""}`, lines[3])
 
 	var s strings.Builder
 	sum.WriteText(&s)

@@ -16,16 +16,19 @@ func TestConfigValidate(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", cfg: Config{Rate: 14},
-			want: Config{Key: "sendonce:rate", Rate: 14, Burst: 1, MaxAhead: 2 * time.Second, Timeout: 2 * time.Second}},
+			want: Config{Key: "sendonce:rate", Rate: 14, Burst: 1, MaxAhead: 2 * time.Second, Timeout: 2 * time.Second, Pace: 0.97}},
 		{name: "unlimited", cfg: Config{Rate: -1},
-			want: Config{Key: "sendonce:rate", Rate: -1, Burst: 1, MaxAhead: 2 * time.Second, Timeout: 2 * time.Second}},
-		{name: "kept", cfg: Config{Key: "k", Rate: 1, Burst: 3, MaxAhead: time.Second, Timeout: time.Second},
-			want: Config{Key: "k", Rate: 1, Burst: 3, MaxAhead: time.Second, Timeout: time.Second}},
+			want: Config{Key: "sendonce:rate", Rate: -1, Burst: 1, MaxAhead: 2 * time.Second, Timeout: 2 * time.Second, Pace: 0.97}},
+		{name: "kept", cfg: Config{Key: "k", Rate: 1, Burst: 3, MaxAhead: time.Second, Timeout: time.Second, Pace: 1},
+			want: Config{Key: "k", Rate: 1, Burst: 3, MaxAhead: time.Second, Timeout: time.Second, Pace: 1}},
 		{name: "nan rate", cfg: Config{Rate: math.NaN()}, wantErr: "rate must be a finite number"},
 		{name: "infinite rate", cfg: Config{Rate: math.Inf(1)}, wantErr: "rate must be a finite number"},
 		{name: "negative burst", cfg: Config{Burst: -1}, wantErr: "burst must be at least 1 (got -1)"},
 		{name: "negative max ahead", cfg: Config{MaxAhead: -time.Second}, wantErr: "max ahead must be at least 1ms"},
 		{name: "negative timeout", cfg: Config{Timeout: -time.Second}, wantErr: "timeout must be at least 1ms"},
+		{name: "pace above 1", cfg: Config{Pace: 1.01}, wantErr: "pace must be in (0, 1] (got 1.01)"},
+		{name: "negative pace", cfg: Config{Pace: -0.5}, wantErr: "pace must be in (0, 1]"},
+		{name: "nan pace", cfg: Config{Pace: math.NaN()}, wantErr: "pace must be in (0, 1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,11 +3,22 @@
 // SES sending quota.
 //
 // The algorithm is GCRA (the generic cell rate algorithm) with reservation
-// semantics, in one Lua script: each Wait makes exactly one round trip that
-// advances the shared theoretical arrival time by 1/rate and tells the
-// caller how long to wait for its slot, so a busy sender never polls. A
-// slot further away than Config.MaxAhead is not reserved; the caller is told
-// when to ask again.
+// semantics, in one Lua script: each WaitN(n) makes exactly one round trip
+// that advances the shared theoretical arrival time by n slots and tells
+// the caller how long to wait until the last of them is due, so a busy
+// sender never polls. Slots count recipients (SES does): a SendBulkEmail to
+// 50 takes WaitN(50); Wait is WaitN(1). Slots whose first is further away
+// than Config.MaxAhead are not reserved; the caller is told when to ask
+// again.
+//
+// Precision: the slots are spaced at Config.Pace (0.97) of the rate, so
+// that a sender taking its slots a little late (a busy CPU) and then
+// together with the next ones, or batches of up to 10% of the rate, keep
+// every sliding second within 105% of the rate, the first second of a
+// campaign included, while the average stays near 97%. A batch bigger than
+// about 8% of the rate whose count per second does not come out whole can
+// exceed that (one batch is more than the 5%): keep batches at most rate/20
+// when that matters.
 //
 // The rate adapts to SES throttling (AIMD): Throttled lowers the current
 // rate ×0.7 (at most once per second across all replicas, never below
@@ -22,7 +33,11 @@
 // Lowering it applies at once; raising it lets an ongoing recovery climb to
 // the new ceiling (a fully recovered rate moves to it at once).
 //
-// Time comes from the caller's clock (passed to the script in
-// microseconds), not from Redis, so tests inject time; replica clocks are
-// assumed NTP-synchronised (a skew shifts slots, it does not add any).
+// The schedule runs on Redis's clock (TIME, read when the script runs), and
+// the caller counts its wait from the reply: a request that was slow to run
+// (a connection dialled at the start of a campaign, a pool queue) never
+// gets slots in the past that it would take at once, and replica clocks do
+// not matter. Everything else (Throttled's guess, Rate) uses the injected
+// clock; the script returns how long ago the last decrease was, so the two
+// clocks are never compared. Tests drive both (miniredis's SetTime).
 package ratelimit

@@ -12,8 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// keyTTL is how long the shared state outlives the last call: longer than a
-// full recovery (19 periods) plus MaxAhead, so an idle spell forgets nothing
+// keyTTL is how long the shared state outlives its last reserved slot:
+// longer than a full recovery (19 periods), so an idle spell forgets nothing
 // that still matters.
 const keyTTL = time.Minute
 
@@ -51,12 +51,23 @@ func realAfter(d time.Duration) (<-chan time.Time, func() bool) {
 	return t.C, t.Stop
 }
 
-// Wait reserves one send slot and blocks until it comes, returning how long
-// it waited. With an unlimited ceiling it returns at once without calling
-// Redis. If ctx ends while waiting for a reserved slot, it returns ctx's
-// error and the slot is lost (the replicas send slightly under the rate).
+// Wait reserves one send slot and blocks until it comes: WaitN(ctx, 1).
 func (l *Limiter) Wait(ctx context.Context) (time.Duration, error) {
-	if l.Ceiling() <= 0 {
+	return l.WaitN(ctx, 1)
+}
+
+// WaitN reserves n consecutive send slots (n recipients of one SES call)
+// in one Redis round trip and blocks until the last of them is due,
+// returning how long it waited. A batch bigger than MaxAhead's worth of the
+// rate is reserved once its first slot is within MaxAhead, and waits longer.
+// With an unlimited ceiling, or n == 0, it returns at once without calling
+// Redis. If ctx ends while waiting for reserved slots, it returns ctx's
+// error and the slots are lost (the replicas send slightly under the rate).
+func (l *Limiter) WaitN(ctx context.Context, n int) (time.Duration, error) {
+	if n < 0 {
+		return 0, fmt.Errorf("%w (got %d)", ErrNegative, n)
+	}
+	if n == 0 || l.Ceiling() <= 0 {
 		return 0, nil
 	}
 	start := l.now()
@@ -71,7 +82,7 @@ func (l *Limiter) Wait(ctx context.Context) (time.Duration, error) {
 		if ceiling <= 0 {
 			return l.now().Sub(start), nil
 		}
-		res, err := l.reserve(ctx, ceiling, throttled)
+		res, err := l.reserve(ctx, n, ceiling, throttled)
 		if err != nil {
 			if throttled {
 				l.mu.Lock()
@@ -80,8 +91,10 @@ func (l *Limiter) Wait(ctx context.Context) (time.Duration, error) {
 			}
 			return l.now().Sub(start), err
 		}
-		// The wait counts from the time passed to Redis, not from the
-		// reply: the round trip is already part of it.
+		// The wait counts from the reply: Redis measured it when the
+		// script ran, which is before the reply came back, so the
+		// slots are never taken early (at most the reply's way back
+		// late).
 		if d := res.at.Add(res.wait).Sub(l.now()); d > 0 {
 			if err := l.sleep(ctx, d); err != nil {
 				return l.now().Sub(start), err
@@ -92,6 +105,9 @@ func (l *Limiter) Wait(ctx context.Context) (time.Duration, error) {
 		}
 	}
 }
+
+// ErrNegative is returned by WaitN for a negative number of slots.
+var ErrNegative = errors.New("ratelimit: a negative number of send slots")
 
 func (l *Limiter) sleep(ctx context.Context, d time.Duration) error {
 	c, stop := l.after(d)
@@ -106,33 +122,40 @@ func (l *Limiter) sleep(ctx context.Context, d time.Duration) error {
 
 type reservation struct {
 	reserved bool
-	// wait is how long after at the slot comes (reserved), or asking
+	// wait is how long after at the slots are due (reserved), or asking
 	// again makes sense (not reserved).
 	wait time.Duration
-	at   time.Time
+	// at is when the reply came (this process's clock).
+	at time.Time
 }
 
-// reserve runs the script once and records the shared rate it saw.
-func (l *Limiter) reserve(ctx context.Context, ceiling float64, throttled bool) (reservation, error) {
+// reserve runs the script once for n slots and records the shared rate it
+// saw.
+func (l *Limiter) reserve(ctx context.Context, n int, ceiling float64, throttled bool) (reservation, error) {
 	cctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
-	now := l.now()
 	flag := "0"
 	if throttled {
 		flag = "1"
 	}
 	res, err := reserveScript.Run(cctx, l.rdb, []string{l.cfg.Key},
-		now.UnixMicro(), ceiling, l.cfg.Burst, l.cfg.MaxAhead.Microseconds(), flag,
-		(keyTTL + l.cfg.MaxAhead).Milliseconds(),
+		n, ceiling, l.cfg.Burst, l.cfg.MaxAhead.Microseconds(), flag,
+		keyTTL.Milliseconds(),
 		decreaseFactor, decreaseEvery.Microseconds(), floorFraction, minRate,
-		recoveryStep, recoveryPeriod.Microseconds(),
+		recoveryStep, recoveryPeriod.Microseconds(), l.cfg.Pace,
 	).Slice()
 	if err != nil {
-		return reservation{}, fmt.Errorf("ratelimit: reserving a send slot: %w", err)
+		return reservation{}, fmt.Errorf("ratelimit: reserving %d send slots: %w", n, err)
 	}
+	now := l.now()
 	r, err := parseReply(res)
 	if err != nil {
 		return reservation{}, err
+	}
+	// The decrease happened r.age before the script ran, which is
+	// (roughly) now on this process's clock.
+	if r.age >= 0 {
+		r.state.at = now.Add(-r.age)
 	}
 	l.mu.Lock()
 	l.state = r.state
@@ -145,12 +168,15 @@ type reply struct {
 	reservation
 	rate  float64
 	state aimdState
+	// age is how long before the script ran the last decrease was
+	// (negative: never).
+	age time.Duration
 }
 
 var errReply = errors.New("ratelimit: unexpected script reply")
 
 func parseReply(res []any) (reply, error) {
-	if len(res) != 5 {
+	if len(res) != 6 {
 		return reply{}, fmt.Errorf("%w %v", errReply, res)
 	}
 	reserved, ok1 := res[0].(int64)
@@ -158,16 +184,18 @@ func parseReply(res []any) (reply, error) {
 	rate, err1 := parseNum(res[2])
 	base, err2 := parseNum(res[3])
 	at, err3 := parseNum(res[4])
-	if !ok1 || !ok2 || errors.Join(err1, err2, err3) != nil {
+	now, err4 := parseNum(res[5])
+	if !ok1 || !ok2 || errors.Join(err1, err2, err3, err4) != nil {
 		return reply{}, fmt.Errorf("%w %v", errReply, res)
 	}
 	r := reply{
 		reservation: reservation{reserved: reserved == 1, wait: time.Duration(wait) * time.Microsecond},
 		rate:        rate,
 		state:       aimdState{base: base},
+		age:         -1,
 	}
 	if at != 0 {
-		r.state.at = time.UnixMicro(int64(at))
+		r.age = time.Duration(now-at) * time.Microsecond
 	}
 	return r, nil
 }

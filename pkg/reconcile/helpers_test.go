@@ -187,8 +187,8 @@ func (g *rig) redeliver(t *testing.T) {
 // sesJSON is an SES event record for (campaign, user, attempt).
 type evSpec struct {
 	typ, campaign, user, attempt, msgID string
-	extra                              map[string]any
-	tags                               map[string][]string // overrides the tags
+	extra                               map[string]any
+	tags                                map[string][]string // overrides the tags
 }
 
 func sesJSON(t *testing.T, s evSpec) []byte {

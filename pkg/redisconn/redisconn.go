@@ -2,6 +2,13 @@
 // uses (the fence, the shared rate limit, fence-restore, redrive), so that
 // TLS, authentication and timeouts cannot differ between them. It never
 // prints a Redis URL with its password.
+//
+// A Redis Cluster (ElastiCache in cluster mode) is selected by
+// --redis-cluster (SENDONCE_REDIS_CLUSTER), by the scheme redis+cluster://
+// or rediss+cluster://, or by a URL naming several hosts
+// (redis://h1:6379,h2:6379): New then returns go-redis's ClusterClient,
+// with the same TLS, password file, timeouts and ping at start. The hosts
+// are seeds: the client learns the other nodes from CLUSTER SLOTS.
 package redisconn
 
 import (
@@ -14,6 +21,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,7 +29,8 @@ import (
 	"github.com/sendonce/sendonce/pkg/secret"
 )
 
-// Security holds the TLS and password settings beside the URL.
+// Security holds the settings beside the URL: TLS, the password, and
+// whether the URL names a Redis Cluster.
 type Security struct {
 	// CAFile is a PEM bundle of the CAs that sign the server's certificate
 	// (rediss:// only; empty: the system's CAs).
@@ -32,6 +41,9 @@ type Security struct {
 	PasswordFile string
 	// Insecure allows ?skip_verify=true in a rediss:// URL.
 	Insecure bool
+	// Cluster makes the client a cluster client even for a redis:// URL
+	// with one host (a cluster's configuration endpoint).
+	Cluster bool
 }
 
 // RegisterFlags binds the --redis-* security flags.
@@ -41,6 +53,7 @@ func (s *Security) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.KeyFile, "redis-key-file", "", "PEM client key for mTLS to Redis (rediss:// only)")
 	fs.StringVar(&s.PasswordFile, "redis-password-file", "", "file holding the Redis password (instead of one in the URL)")
 	fs.BoolVar(&s.Insecure, "redis-insecure", false, "allow skip_verify=true in a rediss:// URL (never in production)")
+	fs.BoolVar(&s.Cluster, "redis-cluster", false, "--redis-url is a Redis Cluster (ElastiCache cluster mode): its configuration endpoint or seed hosts (a redis+cluster:// URL, or one with several comma-separated hosts, implies it)")
 }
 
 // Config says how to build a client.
@@ -60,18 +73,26 @@ type Config struct {
 var (
 	// ErrURL is returned for a URL that is not redis://, rediss:// or
 	// unix://. The URL itself is not in the message: it may hold a password.
-	ErrURL = errors.New("invalid Redis URL: want redis://[user@]host:port/db, rediss:// for TLS, or unix:// (the URL is not printed: it may hold a password)")
+	ErrURL = errors.New("invalid Redis URL: want redis://[user@]host:port/db, rediss:// for TLS, unix://, or for a cluster redis+cluster://host:port[,host:port...] (rediss+cluster:// for TLS) (the URL is not printed: it may hold a password)")
 	// ErrSkipVerify is returned for skip_verify=true without --redis-insecure.
 	ErrSkipVerify = errors.New("the Redis URL turns certificate verification off (skip_verify): give --redis-ca-file with the server's CA instead, or --redis-insecure for a test")
 	// ErrTLSFlags is returned for TLS files with a redis:// URL.
 	ErrTLSFlags = errors.New("--redis-ca-file, --redis-cert-file and --redis-key-file need a rediss:// URL")
+	// ErrClusterURL is returned for a cluster URL that names a database
+	// other than 0 or a unix socket: a cluster has database 0 only and is
+	// reached over TCP.
+	ErrClusterURL = errors.New("invalid Redis Cluster URL: a cluster has database 0 only and no unix socket: want redis+cluster://host:port[,host:port...] or rediss+cluster:// for TLS")
 )
 
 // Validate says what is wrong, in words, without reading files.
 func (c Config) Validate() error {
-	u, err := url.Parse(c.URL)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-		return ErrURL
+	t, err := c.target()
+	if err != nil {
+		return err
+	}
+	u := t.u
+	if t.cluster && (len(t.hosts) == 0 || u.Scheme == "unix" || (u.Path != "" && u.Path != "/" && u.Path != "/0")) {
+		return ErrClusterURL
 	}
 	s := c.Security
 	if u.Scheme != "rediss" && (s.CAFile != "" || s.CertFile != "" || s.KeyFile != "") {
@@ -93,12 +114,23 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// IsCluster reports whether c names a Redis Cluster: --redis-cluster, a
+// +cluster scheme, or several hosts. An invalid URL is not a cluster.
+func (c Config) IsCluster() bool {
+	t, err := c.target()
+	return err == nil && t.cluster
+}
+
 // Options returns the go-redis options of c: the URL's, plus the CA, the
 // client certificate, the password file and the timeouts. Files are read
-// here, so a missing one fails at start with its flag named.
+// here, so a missing one fails at start with its flag named. A cluster
+// has ClusterOptions instead.
 func Options(c Config) (*redis.Options, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	if c.IsCluster() {
+		return nil, errors.New("redisconn: the URL names a Redis Cluster: use ClusterOptions")
 	}
 	opt, err := redis.ParseURL(c.URL)
 	if err != nil {
@@ -106,33 +138,8 @@ func Options(c Config) (*redis.Options, error) {
 		// option), never the password.
 		return nil, fmt.Errorf("parsing the Redis URL %s: %w", Redact(c.URL), err)
 	}
-	s := c.Security
-	if opt.TLSConfig != nil {
-		if s.CAFile != "" {
-			pem, err := os.ReadFile(s.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("--redis-ca-file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("--redis-ca-file %s holds no PEM certificate", s.CAFile)
-			}
-			opt.TLSConfig.RootCAs = pool
-		}
-		if s.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("--redis-cert-file/--redis-key-file: %w", err)
-			}
-			opt.TLSConfig.Certificates = []tls.Certificate{cert}
-		}
-	}
-	if s.PasswordFile != "" {
-		pw, err := secret.ReadFile(s.PasswordFile)
-		if err != nil {
-			return nil, fmt.Errorf("--redis-password-file: %w", err)
-		}
-		opt.Password = pw
+	if err := c.Security.apply(opt.TLSConfig, &opt.Password); err != nil {
+		return nil, err
 	}
 	opt.ContextTimeoutEnabled = true
 	if c.Timeout > 0 {
@@ -144,15 +151,60 @@ func Options(c Config) (*redis.Options, error) {
 	return opt, nil
 }
 
-// New builds the client and pings Redis once, so that a wrong address,
-// CA or password fails at start with what to check.
-func New(ctx context.Context, c Config) (*redis.Client, error) {
-	opt, err := Options(c)
-	if err != nil {
-		return nil, err
+// apply sets the CA, the client certificate (when the URL is rediss://,
+// tlsConf not nil) and the password from the files of s.
+func (s Security) apply(tlsConf *tls.Config, password *string) error {
+	if tlsConf != nil {
+		if s.CAFile != "" {
+			pem, err := os.ReadFile(s.CAFile)
+			if err != nil {
+				return fmt.Errorf("--redis-ca-file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("--redis-ca-file %s holds no PEM certificate", s.CAFile)
+			}
+			tlsConf.RootCAs = pool
+		}
+		if s.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+			if err != nil {
+				return fmt.Errorf("--redis-cert-file/--redis-key-file: %w", err)
+			}
+			tlsConf.Certificates = []tls.Certificate{cert}
+		}
 	}
-	UseLogger(c.Log)
-	rdb := redis.NewClient(opt)
+	if s.PasswordFile != "" {
+		pw, err := secret.ReadFile(s.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("--redis-password-file: %w", err)
+		}
+		*password = pw
+	}
+	return nil
+}
+
+// New builds the client and pings Redis once (every master of a cluster),
+// so that a wrong address, CA or password fails at start with what to
+// check. It is a *redis.Client, or a *redis.ClusterClient when c names a
+// cluster (IsCluster).
+func New(ctx context.Context, c Config) (redis.UniversalClient, error) {
+	var rdb redis.UniversalClient
+	if c.IsCluster() {
+		opt, err := ClusterOptions(c)
+		if err != nil {
+			return nil, err
+		}
+		UseLogger(c.Log)
+		rdb = redis.NewClusterClient(opt)
+	} else {
+		opt, err := Options(c)
+		if err != nil {
+			return nil, err
+		}
+		UseLogger(c.Log)
+		rdb = redis.NewClient(opt)
+	}
 	if err := Ping(ctx, rdb, c); err != nil {
 		rdb.Close()
 		return nil, err
@@ -160,7 +212,10 @@ func New(ctx context.Context, c Config) (*redis.Client, error) {
 	return rdb, nil
 }
 
-// Ping checks that Redis answers, within c.Timeout (2s when unset).
+// Ping checks that Redis answers, within c.Timeout (2s when unset): on a
+// cluster, every master, so that a shard that cannot be reached (a node
+// address the client cannot dial, a CA that does not sign its
+// certificate) fails at start rather than on the first key of its slots.
 func Ping(ctx context.Context, rdb redis.UniversalClient, c Config) error {
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -168,7 +223,19 @@ func Ping(ctx context.Context, rdb redis.UniversalClient, c Config) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
+	err := ForEachMaster(ctx, rdb, func(ctx context.Context, node *redis.Client) error {
+		if err := node.Ping(ctx).Err(); err != nil {
+			if _, ok := rdb.(*redis.ClusterClient); ok {
+				return fmt.Errorf("cluster node %s: %w", node.Options().Addr, err)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		if c.IsCluster() {
+			return fmt.Errorf("redis unreachable at %s: check --redis-url (REDIS_URL) and --redis-cluster (a cluster's configuration endpoint or seed hosts; every node it announces must be reachable), and for TLS the rediss:// scheme and --redis-ca-file, and the password (--redis-password-file): %w", Redact(c.URL), err)
+		}
 		return fmt.Errorf("redis unreachable at %s: check --redis-url (REDIS_URL), and for TLS the rediss:// scheme and --redis-ca-file, and the password (--redis-password-file): %w", Redact(c.URL), err)
 	}
 	return nil
@@ -178,8 +245,17 @@ func Ping(ctx context.Context, rdb redis.UniversalClient, c Config) error {
 // logs. A URL that does not parse is not shown at all.
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err == nil {
+		return u.Redacted()
+	}
+	// Several hosts with an IPv6 literal: net/url refuses them.
+	first, hosts, err := splitHosts(raw)
+	if err != nil || len(hosts) < 2 {
 		return "(unparsable Redis URL, not shown)"
 	}
+	if u, err = url.Parse(first); err != nil {
+		return "(unparsable Redis URL, not shown)"
+	}
+	u.Host = strings.Join(hosts, ",")
 	return u.Redacted()
 }

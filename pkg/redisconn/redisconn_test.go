@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
 
@@ -81,8 +82,10 @@ func TestNewReadsThePasswordFileAndPings(t *testing.T) {
 
 	rdb, err := New(context.Background(), Config{URL: "redis://" + mr.Addr() + "/0", Security: Security{PasswordFile: good}, Timeout: time.Second, PoolSize: 7})
 	require.NoError(t, err)
-	require.Equal(t, 7, rdb.Options().PoolSize)
-	require.True(t, rdb.Options().ContextTimeoutEnabled)
+	single, ok := rdb.(*redis.Client)
+	require.True(t, ok, "one host, no --redis-cluster: a single client, got %T", rdb)
+	require.Equal(t, 7, single.Options().PoolSize)
+	require.True(t, single.Options().ContextTimeoutEnabled)
 	require.NoError(t, rdb.Set(context.Background(), "k", "v", 0).Err())
 	rdb.Close()
 

@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -38,6 +39,9 @@ const (
 	RuleHeader           = "header_not_allowed"
 	RuleHeaderValue      = "header_value"
 	RuleConfigurationSet = "configuration_set"
+	// RuleConfigurationSetMissing: a job without a configuration set while
+	// JobPolicy.RequireConfigurationSet is on.
+	RuleConfigurationSetMissing = "configuration_set_missing"
 )
 
 // PolicyError is a refusal: which rule, and what is wrong in words.
@@ -73,6 +77,12 @@ type JobPolicy struct {
 	AllowedFrom []string
 	// AllowedTemplates lists the SES templates jobs may use; empty: any.
 	AllowedTemplates []string
+	// RequireConfigurationSet refuses a job that names no SES
+	// configuration set (--require-configuration-set): SES publishes the
+	// events that settle a send (sender reconcile) only for sends through
+	// a configuration set. Off: such a job is sent, and each campaign is
+	// warned about once (noEventsWarning).
+	RequireConfigurationSet bool
 }
 
 // compiledPolicy is a validated Policy in lookup form.
@@ -80,12 +90,16 @@ type compiledPolicy struct {
 	fromAddrs, fromDomains, templates map[string]bool
 	// lastFrom is the last From accepted: every job of a campaign has the
 	// same, so it is parsed once, not per job.
-	lastFrom atomic.Pointer[string]
+	lastFrom                atomic.Pointer[string]
+	requireConfigurationSet bool
+	// warnedNoEvents are the campaigns already warned about sending
+	// without a configuration set.
+	warnedNoEvents campaignSet
 }
 
 // compile checks the allow-lists and puts them in lookup form.
 func (p JobPolicy) compile() (*compiledPolicy, error) {
-	c := &compiledPolicy{fromAddrs: map[string]bool{}, fromDomains: map[string]bool{}, templates: map[string]bool{}}
+	c := &compiledPolicy{fromAddrs: map[string]bool{}, fromDomains: map[string]bool{}, templates: map[string]bool{}, requireConfigurationSet: p.RequireConfigurationSet}
 	for _, f := range p.AllowedFrom {
 		f = strings.ToLower(strings.TrimSpace(f))
 		if strings.Contains(f, "@") {
@@ -144,6 +158,10 @@ func (c *compiledPolicy) check(j *job.Job) error {
 	}
 	if j.ConfigurationSet != "" && job.CheckTemplate(j.ConfigurationSet) != nil {
 		return refuse(RuleConfigurationSet, "configuration set name must be 1 to 64 letters, digits, '_' or '-'")
+	}
+	if j.ConfigurationSet == "" && c.requireConfigurationSet {
+		return refuse(RuleConfigurationSetMissing, "the job names no configuration set and --require-configuration-set is on: "+
+			"SES would publish no event to settle this send; publish the campaign with --configuration-set")
 	}
 	return checkHeaders(j.Headers)
 }
@@ -245,6 +263,12 @@ func truncateName(s string) string {
 func (s *Sender) refused(r *kgo.Record, j *job.Job) (refused, finished bool) {
 	err := s.cfg.policy.check(j)
 	if err == nil {
+		if j.ConfigurationSet == "" && s.cfg.policy.noEventsWarning(j.Campaign) {
+			s.log.Warn("campaign's jobs name no SES configuration set: their sends cannot be settled by SES events "+
+				"(an ambiguous send stays ambiguous for a person to decide); publish with --configuration-set, "+
+				"and set --require-configuration-set to refuse such jobs (logged once per campaign)",
+				"campaign", j.Campaign)
+		}
 		return false, false
 	}
 	rule := "policy"
@@ -264,4 +288,37 @@ func (s *Sender) refused(r *kgo.Record, j *job.Job) (refused, finished bool) {
 		recs = append(recs, s.ledgerRecord(j, ledger.DeadLettered, "", retry.ReasonPolicy+": "+reason))
 	}
 	return true, s.emit(recs...) == nil
+}
+
+// noEventsWarning reports whether the campaign's sends without a
+// configuration set are to be warned about now: once per campaign.
+func (c *compiledPolicy) noEventsWarning(campaign string) bool {
+	if c == nil {
+		return false
+	}
+	return c.warnedNoEvents.add(campaign)
+}
+
+// maxWarnedCampaigns bounds campaignSet: past it the set starts over, and a
+// campaign may be warned about once more.
+const maxWarnedCampaigns = 4096
+
+// campaignSet is a bounded set of campaign ids, safe for concurrent use.
+type campaignSet struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+// add adds id and reports whether it was new.
+func (s *campaignSet) add(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[id]; ok {
+		return false
+	}
+	if s.m == nil || len(s.m) >= maxWarnedCampaigns {
+		s.m = map[string]struct{}{}
+	}
+	s.m[id] = struct{}{}
+	return true
 }

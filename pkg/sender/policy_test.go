@@ -2,6 +2,7 @@ package sender
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -162,4 +163,101 @@ func TestUserHashTagIsKeyed(t *testing.T) {
 	require.Equal(t, pseudonym.UserHash(k1, j.UserID), h1)
 	require.NotEqual(t, h1, message(j, k2, "").Tags["user_hash"])
 	require.NotContains(t, h1, j.UserID)
+}
+
+// TestPolicyConfigurationSetRule: --require-configuration-set refuses a job
+// without a configuration set; off, such a job is accepted.
+func TestPolicyConfigurationSetRule(t *testing.T) {
+	tests := []struct {
+		name    string
+		require bool
+		cs      string
+		rule    string // "" accepts
+	}{
+		{name: "required and named", require: true, cs: "sendonce"},
+		{name: "required and missing", require: true, rule: RuleConfigurationSetMissing},
+		{name: "required and malformed", require: true, cs: "cs with space", rule: RuleConfigurationSet},
+		{name: "optional and missing", require: false},
+		{name: "optional and named", require: false, cs: "sendonce"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.JobPolicy.RequireConfigurationSet = tt.require
+			require.NoError(t, cfg.Validate())
+			j := testJob("c1", 1, "example.com")
+			j.ConfigurationSet = tt.cs
+			err := cfg.policy.check(j)
+			if tt.rule == "" {
+				require.NoError(t, err)
+				return
+			}
+			var pe *PolicyError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, tt.rule, pe.Rule)
+			if tt.rule == RuleConfigurationSetMissing {
+				require.ErrorContains(t, err, "--configuration-set")
+				require.ErrorContains(t, err, "--require-configuration-set")
+			}
+		})
+	}
+}
+
+// TestNoConfigurationSetWarnsOncePerCampaign: a sender that accepts jobs
+// without a configuration set says so once per campaign, naming the
+// campaign and --configuration-set, and never for a job that names one.
+func TestNoConfigurationSetWarnsOncePerCampaign(t *testing.T) {
+	cfg := DefaultConfig()
+	require.NoError(t, cfg.Validate())
+	var logs strings.Builder
+	s := &Sender{cfg: cfg, log: slog.New(slog.NewTextHandler(&logs, nil))}
+	send := func(campaign, cs string, n int) {
+		for i := range n {
+			j := testJob(campaign, i, "example.com")
+			j.ConfigurationSet = cs
+			refused, _ := s.refused(&kgo.Record{}, j)
+			require.False(t, refused)
+		}
+	}
+	send("c1", "sendonce", 5)
+	require.Empty(t, logs.String(), "a job with a configuration set is not warned about")
+	send("c1", "", 50)
+	send("c2", "", 50)
+	send("c1", "", 50)
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	require.Len(t, lines, 2, "one warning per campaign:\n%s", logs.String())
+	for i, c := range []string{"c1", "c2"} {
+		require.Contains(t, lines[i], "level=WARN")
+		require.Contains(t, lines[i], "campaign="+c)
+		require.Contains(t, lines[i], "cannot be settled by SES events")
+		require.Contains(t, lines[i], "--configuration-set")
+	}
+}
+
+// TestJobWithoutConfigurationSetIsDeadLetteredWhenRequired runs a real
+// sender (kfake, miniredis, fake SES) with --require-configuration-set: the
+// job without a configuration set is dead-lettered with reason policy and
+// recorded dead_lettered in the ledger, never sent; the other is sent.
+func TestJobWithoutConfigurationSetIsDeadLetteredWhenRequired(t *testing.T) {
+	e, srv := unitEnv(t, sesfake.Config{})
+	with, without := testJob("c1", 1, "example.com"), testJob("c1", 2, "example.com")
+	with.ConfigurationSet = "sendonce"
+	e.publishJobs(with, without)
+
+	r := e.start(func(c *Config) { c.JobPolicy.RequireConfigurationSet = true })
+	waitFor(t, 30*time.Second, "group lag 0", func() bool { return e.groupLag() == 0 })
+	r.stop(t)
+
+	require.Equal(t, 1, srv.Count(), "only the job with a configuration set is sent")
+	require.Equal(t, 1, r.outcome(outPolicy))
+	var reasons []string
+	e.count(e.topics.DLQ(), func(rec *kgo.Record) {
+		require.Equal(t, retry.ReasonPolicy, job.Header(rec, job.HeaderDLQReason))
+		reasons = append(reasons, job.Header(rec, job.HeaderLastError))
+	})
+	require.Len(t, reasons, 1)
+	require.Contains(t, reasons[0], RuleConfigurationSetMissing)
+	states := e.ledgerStates("c1")
+	require.Equal(t, ledger.Sent, states[with.UserID])
+	require.Equal(t, ledger.DeadLettered, states[without.UserID])
 }

@@ -62,3 +62,30 @@ func BenchmarkSendEmailSDK(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sends/s")
 }
+
+// BenchmarkSendBulkEmailSDK is the fake behind the real SDK and pkg/ses
+// SendBulk, 50 entries a call (the batched sender's path).
+func BenchmarkSendBulkEmailSDK(b *testing.B) {
+	s := start(b, Config{})
+	if err := s.CreateTemplate("welcome", "Hi {{name}}", "<p>{{name}}</p>", "Hello {{name}}"); err != nil {
+		b.Fatal(err)
+	}
+	c := client(b, s.URL())
+	var n atomic.Int64
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			to := make([]string, 50)
+			for i := range to {
+				to[i] = fmt.Sprintf("u%d@example.org", n.Add(1))
+			}
+			res, err := c.SendBulk(context.Background(), bulk(to...))
+			if err != nil || res[49].Err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(50*b.N)/b.Elapsed().Seconds(), "emails/s")
+}

@@ -14,7 +14,10 @@ type counts struct {
 	seed     maphash.Seed
 	shard    [shards]shard
 	accepted atomic.Int64
-	ok       atomic.Int64 // calls answered with a message id
+	// recipients counts every recipient of every accepted email: what SES
+	// counts against the daily quota (SentLast24Hours).
+	recipients atomic.Int64
+	ok         atomic.Int64 // calls answered with a message id
 
 	cmu   sync.Mutex // guards calls: the outcomes other than ok
 	calls map[string]int
@@ -37,6 +40,11 @@ func (c *counts) init() {
 // add counts one accepted email and each of its recipients.
 func (c *counts) add(lists ...[]string) {
 	c.accepted.Add(1)
+	n := 0
+	for _, l := range lists {
+		n += len(l)
+	}
+	c.recipients.Add(int64(n))
 	for _, l := range lists {
 		for _, r := range l {
 			sh := &c.shard[maphash.String(c.seed, r)%shards]
@@ -57,7 +65,8 @@ func (c *counts) call(outcome string) {
 	c.cmu.Unlock()
 }
 
-// Outcomes of SendEmail calls, as counted by Calls. A Fault is counted
+// Outcomes of SendEmail calls, as counted by Calls (SendBulkEmail: see
+// OutcomeBulkAccepted). A Fault is counted
 // under its Name.
 const (
 	OutcomeAccepted   = "accepted"
@@ -74,8 +83,8 @@ func (s *Server) Accepted(recipient string) int {
 	return sh.m[recipient]
 }
 
-// Count is the number of accepted SendEmail calls, including those answered
-// with an error after acceptance.
+// Count is the number of accepted emails (SendEmail calls and bulk
+// entries), including those answered with an error after acceptance.
 func (s *Server) Count() int { return int(s.counts.accepted.Load()) }
 
 // Recipients returns a copy of the accepted count per recipient.

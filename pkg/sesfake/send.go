@@ -42,18 +42,25 @@ type Fault struct {
 	Accept bool
 	// Hangup closes the connection instead of answering.
 	Hangup bool
+	// BulkStatus is the status a SendBulkEmail entry gets for this fault
+	// ("ACCOUNT_THROTTLED"), refusing that entry alone. A fault without one
+	// answers the whole SendBulkEmail call (see Config.Fault).
+	BulkStatus string
 }
 
 // The faults SES shows. Config.Fault returns one of them (or its own).
 var (
-	Throttle               = &Fault{Name: "throttle", Status: 429, Code: "TooManyRequestsException", Message: "Maximum sending rate exceeded."}
-	QuotaExceeded          = &Fault{Name: "quota", Status: 400, Code: "LimitExceededException", Message: "Daily message quota exceeded."}
-	Reject                 = &Fault{Name: "reject", Status: 400, Code: "MessageRejected", Message: "Email address is not verified."}
+	Throttle               = &Fault{Name: "throttle", Status: 429, Code: "TooManyRequestsException", Message: "Maximum sending rate exceeded.", BulkStatus: "ACCOUNT_THROTTLED"}
+	QuotaExceeded          = &Fault{Name: "quota", Status: 400, Code: "LimitExceededException", Message: "Daily message quota exceeded.", BulkStatus: "ACCOUNT_DAILY_QUOTA_EXCEEDED"}
+	Reject                 = &Fault{Name: "reject", Status: 400, Code: "MessageRejected", Message: "Email address is not verified.", BulkStatus: "MESSAGE_REJECTED"}
 	Unavailable            = &Fault{Name: "unavailable", Status: 503, Message: "Service Unavailable"}
 	UnavailableAfterAccept = &Fault{Name: "unavailable_after_accept", Status: 503, Message: "Service Unavailable", Accept: true}
 	HangupAfterAccept      = &Fault{Name: "hangup_after_accept", Hangup: true, Accept: true}
-	ConfigurationSetPaused = &Fault{Name: "configuration_set_paused", Status: 400, Code: "ConfigurationSetSendingPausedException", Message: "Sending is paused for this configuration set."}
-	IdentityAccessDenied   = &Fault{Name: "access_denied", Status: 403, Code: "AccessDeniedException", Message: "User is not authorized to perform ses:SendEmail on this identity."}
+	ConfigurationSetPaused = &Fault{Name: "configuration_set_paused", Status: 400, Code: "ConfigurationSetSendingPausedException", Message: "Sending is paused for this configuration set.", BulkStatus: "CONFIGURATION_SET_SENDING_PAUSED"}
+	// TransientFailure is a bulk entry's TRANSIENT_FAILURE (a SendEmail
+	// gets a 500).
+	TransientFailure     = &Fault{Name: "transient_failure", Status: 500, Code: "InternalServiceErrorException", Message: "Transient failure.", BulkStatus: "TRANSIENT_FAILURE"}
+	IdentityAccessDenied = &Fault{Name: "access_denied", Status: 403, Code: "AccessDeniedException", Message: "User is not authorized to perform ses:SendEmail on this identity."}
 )
 
 // maxBody is SES v2's message size limit.
@@ -165,19 +172,10 @@ func (s *Server) sendEmail(w http.ResponseWriter, r *http.Request) {
 	}
 
 	id := s.nextID()
-	if s.cfg.Keep || s.cfg.OutboxDir != "" {
-		e := Email{MessageID: id, SendRequest: req}
-		content := simple
-		if tmpl != nil {
-			content = tmpl.render(data)
-		}
-		e.Subject, e.HTML, e.Text = content.Subject, content.HTML, content.Text
-		if err := s.keep(&e); err != nil {
-			writeError(w, http.StatusInternalServerError, "InternalServiceErrorException", "sesfake outbox: "+err.Error())
-			return
-		}
+	if err := s.accept(id, &req, tmpl, data, simple); err != nil {
+		writeError(w, http.StatusInternalServerError, "InternalServiceErrorException", "sesfake outbox: "+err.Error())
+		return
 	}
-	s.counts.add(req.To, req.Cc, req.Bcc)
 	s.wait(r)
 	if fault != nil {
 		s.answerFault(w, fault)
@@ -194,11 +192,7 @@ func (s *Server) badRequest(w http.ResponseWriter, msg string) {
 }
 
 func (s *Server) answerFault(w http.ResponseWriter, f *Fault) {
-	name := f.Name
-	if name == "" {
-		name = f.Code
-	}
-	s.counts.call(name)
+	s.counts.call(faultName(f))
 	if f.Hangup {
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			_ = conn.Close()

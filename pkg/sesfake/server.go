@@ -28,9 +28,19 @@ type Config struct {
 	OutboxDir string
 	// Keep keeps every accepted email in memory for Messages.
 	Keep bool
-	// Fault, when set, is asked about every well-formed SendEmail; a
-	// non-nil answer is served instead of a plain acceptance.
+	// Fault, when set, is asked about every well-formed SendEmail, and
+	// every entry of a SendBulkEmail; a non-nil answer is served instead of
+	// a plain acceptance (for an entry, see Fault.BulkStatus).
 	Fault func(r *SendRequest) *Fault
+	// BulkFault, when set, is asked once about every well-formed
+	// SendBulkEmail (one SendRequest per entry); a non-nil answer is the
+	// whole call's (with Accept, after accepting every entry).
+	BulkFault func(entries []SendRequest) *Fault
+	// OnAccepted, when set, is called for every accepted email (SendEmail,
+	// or a bulk entry), also those answered with an error after
+	// acceptance, so that the demo can feed SES-style events
+	// (sesevents.NewEvent) to the reconciler in-process. It must not block.
+	OnAccepted func(Accepted)
 }
 
 // Server is the fake. It is an http.Handler; Start serves it on a loopback
@@ -68,6 +78,7 @@ func New(cfg Config) *Server {
 	s.counts.init()
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v2/email/outbound-emails", s.sendEmail)
+	s.mux.HandleFunc("POST /v2/email/outbound-bulk-emails", s.sendBulkEmail)
 	s.mux.HandleFunc("GET /v2/email/account", s.getAccount)
 	s.mux.HandleFunc("GET /v2/email/configuration-sets/{name}", s.getConfigurationSet)
 	s.mux.HandleFunc("GET /v2/email/identities/{identity}", s.getEmailIdentity)
@@ -133,7 +144,7 @@ func (s *Server) getAccount(w http.ResponseWriter, _ *http.Request) {
 		"SendQuota": map[string]any{
 			"MaxSendRate":     s.cfg.MaxSendRate,
 			"Max24HourSend":   s.max24HourSend(),
-			"SentLast24Hours": s.Count(),
+			"SentLast24Hours": s.counts.recipients.Load(),
 		},
 	})
 }

@@ -1,9 +1,9 @@
 package sender
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
 	"sync/atomic"
 	"time"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sendonce/sendonce/pkg/retry"
 )

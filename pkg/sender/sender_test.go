@@ -111,7 +111,9 @@ func TestFailuresAreRoutedByClass(t *testing.T) {
 	cl.Close()
 	e.publish("c1", 10, "example.com")
 
-	r := e.start(nil)
+	// One SendEmail per user: each fault is its user's alone (batches:
+	// batch_test.go).
+	r := e.start(func(c *Config) { c.BatchSize = 1 })
 	waitFor(t, 30*time.Second, "group lag 0", func() bool { return e.groupLag() == 0 })
 	r.stop(t)
 

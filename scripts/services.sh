@@ -635,6 +635,7 @@ rcl_node_up() {
     stop_pid "redis-cluster node $p" "$pid" "$(rcl_match "$p")" 10
   fi
   rm -f "$(rcl_pidfile "$p")"
+  ((p + 10000 <= 65535)) || fail redis-cluster "node port $p: its cluster bus port (port + 10000) is above 65535; pick ports below 55536 (SENDONCE_REDIS_CLUSTER_PORTS)"
   port_open "$p" && fail redis-cluster "port 127.0.0.1:$p is already in use by another process"
   port_open $((p + 10000)) && fail redis-cluster "cluster bus port 127.0.0.1:$((p + 10000)) (node port + 10000) is already in use by another process"
   mkdir -p "$d"

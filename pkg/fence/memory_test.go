@@ -159,3 +159,39 @@ func BenchmarkClaimMarkSent(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkClaimMarkSentBatch is the fence's cost per sent email in
+// batches of 50 users of one shard (as the sender makes them from one Kafka
+// partition): ClaimBatch, ArmBatch and MarkBatch, three round trips per
+// batch, on the real Redis. ns/op is per email.
+func BenchmarkClaimMarkSentBatch(b *testing.B) {
+	url := os.Getenv("REDIS_URL")
+	if url == "" {
+		b.Skip("REDIS_URL is not set: this benchmark needs a real Redis")
+	}
+	rdb, err := NewClient(url, 2*time.Second)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = rdb.Close() })
+	prefix := "bench-" + randomName(6)
+	b.Cleanup(func() { deletePrefix(rdb, prefix) })
+	f, err := New(rdb, Config{Prefix: prefix}, nil)
+	require.NoError(b, err)
+	l, err := f.Establish(context.Background())
+	require.NoError(b, err)
+	campaign := "b" + randomName(6)
+	const size = 50
+	b.ReportAllocs()
+	var batch []Item
+	next := 0
+	for b.Loop() {
+		u := fmt.Sprintf("user-%09d", next)
+		for next++; l.Shard(u) != 0; next++ {
+			u = fmt.Sprintf("user-%09d", next) // one shard: one slot group
+		}
+		batch = append(batch, Item{Campaign: campaign, User: u})
+		if len(batch) == size {
+			sendBatch(b, f, batch, func(int) string { return sesID })
+			batch = batch[:0]
+		}
+	}
+}

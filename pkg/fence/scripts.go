@@ -222,8 +222,8 @@ return out
 //	ARGV[7] the fact digit or ""            ARGV[8] the retention (ms)
 //
 // Returns {outcome, previous value, value now}: outcome is unknown (no
-// record), bad (not ours), other (another attempt's record: nothing
-// written), settled (the state changed), fact (only the fact grew) or
+// record), bad (not ours), other (another attempt's record, or an event
+// that names no attempt: nothing written), settled (the state changed), fact (only the fact grew) or
 // already (nothing changed). Failed is final for its attempt; a sent
 // verdict turns any other state of the attempt into sent, marked as
 // settled by the event.
@@ -234,7 +234,7 @@ local v = redis.call('HGET', key, user)
 if not v then return {'unknown', '', ''} end
 local tag, flags, t, att = parse(v)
 if not tag then return {'bad', v, v} end
-if att ~= ARGV[3] then return {'other', v, v} end
+if ARGV[3] == '' or att ~= ARGV[3] then return {'other', v, v} end
 if tag == 'f' then return {'already', v, v} end
 local nv
 if ARGV[4] == 'f' then

@@ -93,7 +93,7 @@ type Settlement struct {
 // script, idempotently (SQS delivers at least once and out of order):
 //
 //   - no record, or no layout: Unknown.
-//   - a record of another attempt: OtherAttempt.
+//   - a record of another attempt, or an event naming none: OtherAttempt.
 //   - VerdictFailed: failed with e.Reason, marked ByEvent (Settled), unless
 //     already failed (Already). This includes a sent record: a
 //     RenderingFailure after acceptance means it was never sent.

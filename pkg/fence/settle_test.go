@@ -276,6 +276,17 @@ func testSettleSequences(t *testing.T, b backend) {
 		require.Equal(t, Done, c.Outcome)
 	})
 
+	t.Run("an event naming no attempt never matches a restored record", func(t *testing.T) {
+		u := "u-restored"
+		ok, err := f.Restore(ctx, camp, u, Record{State: Ambiguous, Reason: "restored"})
+		require.NoError(t, err)
+		require.True(t, ok)
+		s, err := f.Settle(ctx, send(u, ""))
+		require.NoError(t, err)
+		require.Equal(t, OtherAttempt, s.Outcome)
+		require.Equal(t, Ambiguous, mustGetUser(t, f, u).State)
+	})
+
 	t.Run("bad input", func(t *testing.T) {
 		_, err := f.Settle(ctx, Event{Campaign: camp, Attempt: "a", Verdict: VerdictSent})
 		require.ErrorIs(t, err, ErrKey)

@@ -13,7 +13,8 @@ const (
 	DefaultBurst    = 1
 	DefaultMaxAhead = 2 * time.Second
 	DefaultTimeout  = 2 * time.Second
-	DefaultPace     = 0.97
+	DefaultPace     = 0.98
+	DefaultMaxLate  = 15 * time.Millisecond
 )
 
 // Config configures a Limiter.
@@ -34,13 +35,18 @@ type Config struct {
 	// Timeout bounds each Redis call. Default 2s.
 	Timeout time.Duration
 	// Pace is the fraction of the rate the slots are spaced at, in
-	// (0, 1]. Default 0.97. The headroom absorbs a sender that takes its
-	// slots late (a busy CPU, a slow round trip) and then sends them
-	// together with the next, on-time ones: at 0.97, no sliding second
-	// goes above 105% of the rate unless slots come more than about 30 ms
-	// late, even with batches of 10% of the rate (50 at 500/s, which
-	// exceed 100% as soon as one batch comes a moment late).
+	// (0, 1]. Default 0.98. The headroom absorbs slots taken a little
+	// late (a busy CPU) together with the next, on-time ones: at 0.98 a
+	// batch of 10% of the rate (50 at 500/s: ten a second, so one
+	// batch a moment late makes eleven, 110%) may come 20 ms late, single
+	// slots 70 ms, before a sliding second goes above 105%.
 	Pace float64
+	// MaxLate is how late after they were due reserved slots may still be
+	// taken; WaitN gives up later ones and reserves again (twice at most
+	// per call), so that a process that paused does not send the slots of
+	// the pause together with the next ones. Default 15ms (below what
+	// Pace absorbs).
+	MaxLate time.Duration
 }
 
 // ErrConfig is wrapped by every error Validate returns.
@@ -63,6 +69,9 @@ func (c *Config) Validate() error {
 	if c.Pace == 0 {
 		c.Pace = DefaultPace
 	}
+	if c.MaxLate == 0 {
+		c.MaxLate = DefaultMaxLate
+	}
 	switch {
 	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
 		return fmt.Errorf("%w: rate must be a finite number (got %g)", ErrConfig, c.Rate)
@@ -72,6 +81,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: max ahead must be at least 1ms (got %s)", ErrConfig, c.MaxAhead)
 	case c.Timeout < time.Millisecond:
 		return fmt.Errorf("%w: timeout must be at least 1ms (got %s)", ErrConfig, c.Timeout)
+	case c.MaxLate < time.Millisecond:
+		return fmt.Errorf("%w: max late must be at least 1ms (got %s)", ErrConfig, c.MaxLate)
 	case !(c.Pace > 0 && c.Pace <= 1):
 		return fmt.Errorf("%w: pace must be in (0, 1] (got %g)", ErrConfig, c.Pace)
 	}

@@ -11,14 +11,16 @@
 // than Config.MaxAhead are not reserved; the caller is told when to ask
 // again.
 //
-// Precision: the slots are spaced at Config.Pace (0.97) of the rate, so
-// that a sender taking its slots a little late (a busy CPU) and then
-// together with the next ones, or batches of up to 10% of the rate, keep
-// every sliding second within 105% of the rate, the first second of a
-// campaign included, while the average stays near 97%. A batch bigger than
-// about 8% of the rate whose count per second does not come out whole can
-// exceed that (one batch is more than the 5%): keep batches at most rate/20
-// when that matters.
+// Precision: the slots are spaced at Config.Pace (0.98) of the rate, and a
+// caller that wakes up more than Config.MaxLate (15ms) after its slots were
+// due gives them up and reserves again, so that slots taken late (a busy
+// CPU, a paused process) do not go out together with the next, on-time
+// ones. Together they keep every sliding second within 105% of the rate,
+// the first second of a campaign included, with single slots and with
+// batches of up to 5% of the rate, or of exactly 10% (50 at 500/s), while
+// the average stays near 98%. Other batch sizes between 5% and 10% of the
+// rate can put one batch too many into a second (48 at 500/s: 11 × 48 =
+// 105.6%).
 //
 // The rate adapts to SES throttling (AIMD): Throttled lowers the current
 // rate ×0.7 (at most once per second across all replicas, never below

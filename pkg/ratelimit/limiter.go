@@ -60,6 +60,8 @@ func (l *Limiter) Wait(ctx context.Context) (time.Duration, error) {
 // in one Redis round trip and blocks until the last of them is due,
 // returning how long it waited. A batch bigger than MaxAhead's worth of the
 // rate is reserved once its first slot is within MaxAhead, and waits longer.
+// Slots it wakes up for more than Config.MaxLate after they were due are
+// given up and reserved again (twice at most).
 // With an unlimited ceiling, or n == 0, it returns at once without calling
 // Redis. If ctx ends while waiting for reserved slots, it returns ctx's
 // error and the slots are lost (the replicas send slightly under the rate).
@@ -71,6 +73,7 @@ func (l *Limiter) WaitN(ctx context.Context, n int) (time.Duration, error) {
 		return 0, nil
 	}
 	start := l.now()
+	retakes := 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return l.now().Sub(start), err
@@ -95,16 +98,29 @@ func (l *Limiter) WaitN(ctx context.Context, n int) (time.Duration, error) {
 		// script ran, which is before the reply came back, so the
 		// slots are never taken early (at most the reply's way back
 		// late).
-		if d := res.at.Add(res.wait).Sub(l.now()); d > 0 {
+		due := res.at.Add(res.wait)
+		if d := due.Sub(l.now()); d > 0 {
 			if err := l.sleep(ctx, d); err != nil {
 				return l.now().Sub(start), err
 			}
 		}
-		if res.reserved {
-			return l.now().Sub(start), nil
+		if !res.reserved {
+			continue
 		}
+		// Slots taken late go out together with the next, on-time ones
+		// (after a pause of the process, every goroutine wakes at once):
+		// give them up and reserve again, a few times at most.
+		if late := l.now().Sub(due); late > l.cfg.MaxLate && retakes < maxRetakes {
+			retakes++
+			continue
+		}
+		return l.now().Sub(start), nil
 	}
 }
+
+// maxRetakes bounds how many times one WaitN gives up late slots: a process
+// that is always late sends late rather than not at all.
+const maxRetakes = 2
 
 // ErrNegative is returned by WaitN for a negative number of slots.
 var ErrNegative = errors.New("ratelimit: a negative number of send slots")

@@ -206,6 +206,37 @@ func TestWaitN(t *testing.T) {
 	require.Equal(t, reservation{reserved: true, wait: 800 * ms, at: clk.Now()}, got)
 }
 
+// TestLateSlotsAreRetaken: a process that wakes up more than MaxLate after
+// its slots were due gives them up and reserves again, twice at most.
+func TestLateSlotsAreRetaken(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name       string
+		late       time.Duration // every timer fires this late
+		wantSleeps []time.Duration
+		wantWaited time.Duration
+	}{
+		{"within max late", 20 * ms, []time.Duration{100 * ms}, 120 * ms},
+		{"later: retaken twice, then taken late", 50 * ms, []time.Duration{100 * ms, 50 * ms, 50 * ms}, 350 * ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, rdb, clk := miniClient(t)
+			l := newLimiter(t, rdb, clk, Config{Rate: 10, MaxLate: 20 * ms})
+			_, err := l.Wait(context.Background()) // the slot at +0
+			require.NoError(t, err)
+			l.after = func(d time.Duration) (<-chan time.Time, func() bool) {
+				clk.Add(tt.late)
+				return clk.after(d)
+			}
+			waited, err := l.Wait(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, tt.wantSleeps, clk.Sleeps())
+			require.Equal(t, tt.wantWaited, waited)
+		})
+	}
+}
+
 func TestIdleDoesNotBankSlots(t *testing.T) {
 	_, rdb, clk := miniClient(t)
 	l := newLimiter(t, rdb, clk, Config{Rate: 10})

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -14,6 +15,8 @@ type item struct {
 	err error // parse error: the message stays in the queue
 	// settled: Settle answered; s is its answer.
 	settled bool
+	// invalid: the fence refused the event (ErrInvalid): kept, not retried.
+	invalid error
 	s       Settlement
 	ef      effect
 }
@@ -91,8 +94,12 @@ func (r *Reconciler) settleAll(ctx context.Context, todo []*item) {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			for _, it := range g {
-				s, ok := r.settle(ctx, it.ev.settle)
-				if !ok {
+				s, err := r.settle(ctx, it.ev.settle)
+				if errors.Is(err, ErrInvalid) {
+					it.invalid = err
+					continue
+				}
+				if err != nil {
 					return // ctx ended: the rest stay in the queue
 				}
 				it.settled, it.s = true, s
@@ -103,21 +110,22 @@ func (r *Reconciler) settleAll(ctx context.Context, todo []*item) {
 	wg.Wait()
 }
 
-// settle calls the fence until it answers or ctx ends.
-func (r *Reconciler) settle(ctx context.Context, e SettleEvent) (Settlement, bool) {
+// settle calls the fence until it answers, refuses (ErrInvalid) or ctx
+// ends.
+func (r *Reconciler) settle(ctx context.Context, e SettleEvent) (Settlement, error) {
 	for attempt := 0; ; attempt++ {
 		start := r.clk.Now()
 		s, err := r.set.Settle(ctx, e)
 		r.observe(callSettle, start, err)
-		if err == nil {
-			return s, true
+		if err == nil || errors.Is(err, ErrInvalid) {
+			return s, err
 		}
 		if ctx.Err() != nil {
-			return s, false
+			return s, ctx.Err()
 		}
 		r.warnLimited("settle", "cannot settle an event in the fence (Redis); retrying, its message stays in the queue", err)
 		if !r.wait(ctx, attempt) {
-			return s, false
+			return s, ctx.Err()
 		}
 	}
 }
@@ -198,6 +206,14 @@ func (r *Reconciler) finish(ctx context.Context, items []*item) {
 		case !it.ev.ours:
 			r.m.events.WithLabelValues(it.ev.label, outOtherSender).Inc()
 			r.sum.add(outOtherSender)
+		case it.invalid != nil:
+			r.m.events.WithLabelValues(it.ev.label, outInvalid).Inc()
+			r.sum.add(outInvalid)
+			if ok, held := r.limit.Allow("invalid", now); ok {
+				r.log.Error("the fence refused an event; left in the queue for its redrive policy to move it to the queue's DLQ: check the fence key",
+					"message_id", it.msg.ID, "campaign", it.ev.settle.Campaign, "user", it.ev.settle.User, "event", it.ev.label, "held_back", held, "err", it.invalid)
+			}
+			continue
 		case !it.settled:
 			continue // Redis or Kafka did not answer in time: delivered again
 		default:

@@ -49,16 +49,27 @@ func TestSettleOutcomes(t *testing.T) {
 			outcomes: map[string]float64{"Send/settled": 1},
 		},
 		{
-			name:   "Delivery before Send: settled with the fact, then Send changes nothing but rewrites the same entry",
+			name:   "Delivery before Send: settled with the fact, then Send changes nothing",
 			fence:  &Record{State: "ambiguous", Attempt: "a1"},
 			events: []evSpec{{typ: "Delivery"}, {typ: "Send"}},
 			want: []ledger.Entry{
-				{State: ledger.Sent, Reason: ledger.ReasonSettledByEvent, MessageID: "ses-u-1-a1", AttemptID: "a1", Fact: ledger.FactDelivered},
 				{State: ledger.Sent, Reason: ledger.ReasonSettledByEvent, MessageID: "ses-u-1-a1", AttemptID: "a1", Fact: ledger.FactDelivered},
 			},
 			final:    Record{State: StateSent, Attempt: "a1", MessageID: "ses-u-1-a1", ByEvent: true, Fact: FactDelivered},
 			outcomes: map[string]float64{"Delivery/settled": 1, "Send/already": 1},
 			facts:    map[string]float64{"sent": 1, "delivered": 1},
+		},
+		{
+			name:   "a duplicate Delivery rewrites the entry it made (repairs a write lost in a crash)",
+			fence:  &Record{State: "ambiguous", Attempt: "a1"},
+			events: []evSpec{{typ: "Delivery"}, {typ: "Delivery"}},
+			want: []ledger.Entry{
+				{State: ledger.Sent, Reason: ledger.ReasonSettledByEvent, MessageID: "ses-u-1-a1", AttemptID: "a1", Fact: ledger.FactDelivered},
+				{State: ledger.Sent, Reason: ledger.ReasonSettledByEvent, MessageID: "ses-u-1-a1", AttemptID: "a1", Fact: ledger.FactDelivered},
+			},
+			final:    Record{State: StateSent, Attempt: "a1", MessageID: "ses-u-1-a1", ByEvent: true, Fact: FactDelivered},
+			outcomes: map[string]float64{"Delivery/settled": 1, "Delivery/already": 1},
+			facts:    map[string]float64{"delivered": 1},
 		},
 		{
 			name:     "a duplicate Send of a send the sender marked: nothing",
@@ -84,7 +95,6 @@ func TestSettleOutcomes(t *testing.T) {
 			want: []ledger.Entry{
 				{State: ledger.Sent, MessageID: "ses-u-1-a1", AttemptID: "a1", Fact: ledger.FactDelivered},
 				{State: ledger.Sent, MessageID: "ses-u-1-a1", AttemptID: "a1", Fact: ledger.FactComplained},
-				{State: ledger.Sent, MessageID: "ses-u-1-a1", AttemptID: "a1", Fact: ledger.FactComplained},
 			},
 			final:    Record{State: StateSent, Attempt: "a1", MessageID: "ses-u-1-a1", Fact: FactComplained, At: time.Unix(500, 0)},
 			outcomes: map[string]float64{"Delivery/fact_added": 1, "Complaint/fact_added": 1, "Delivery/already": 1},
@@ -105,7 +115,6 @@ func TestSettleOutcomes(t *testing.T) {
 			events: []evSpec{{typ: "Send"}, {typ: "Rendering Failure", extra: renderFail}, {typ: "Send"}},
 			want: []ledger.Entry{
 				{State: ledger.Sent, Reason: ledger.ReasonSettledByEvent, MessageID: "ses-u-1-a1", AttemptID: "a1"},
-				{State: ledger.Failed, Reason: "rendering failure of template MyTemplate: Attribute 'name' is not present in the rendering data.", MessageID: "ses-u-1-a1", AttemptID: "a1"},
 				{State: ledger.Failed, Reason: "rendering failure of template MyTemplate: Attribute 'name' is not present in the rendering data.", MessageID: "ses-u-1-a1", AttemptID: "a1"},
 			},
 			dlq:      1,

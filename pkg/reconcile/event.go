@@ -163,7 +163,7 @@ func parse(body []byte, key []byte) (event, error) {
 		return ev, nil
 	}
 	user, err := pseudonym.OpenUserRef(key, ref)
-	if err != nil {
+	if err != nil || user == "" {
 		return ev, nil
 	}
 	ev.ours = true

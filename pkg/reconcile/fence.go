@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/sendonce/sendonce/pkg/fence"
@@ -22,8 +23,12 @@ func (s FenceSettler) Settle(ctx context.Context, e SettleEvent) (Settlement, er
 		return Settlement{}, fmt.Errorf("settling an event of verdict %d", e.Verdict)
 	}
 	fs, err := s.F.Settle(ctx, fe)
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, fence.ErrUnavailable), ctx.Err() != nil:
 		return Settlement{}, err
+	default:
+		return Settlement{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	out := Settlement{Prev: fromFence(fs.Prev), Now: fromFence(fs.Now)}
 	switch fs.Outcome {

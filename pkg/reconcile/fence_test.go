@@ -73,4 +73,9 @@ func TestFenceSettler(t *testing.T) {
 	require.Equal(t, Settled, got.Outcome, "an event before the sender's own mark")
 	require.Equal(t, StateFailed, got.Now.State)
 	require.True(t, got.Now.ByEvent)
+
+	mr.Close() // Redis down: retried by the reconciler, not a refusal
+	_, err = s.Settle(ctx, ev)
+	require.ErrorIs(t, err, fence.ErrUnavailable)
+	require.NotErrorIs(t, err, ErrInvalid)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,8 @@ type fakeFence struct {
 	recs  map[[2]string]Record
 	fail  int // the next fail calls answer an error
 	calls int
+	// invalid users get ErrInvalid (a key the fence cannot read).
+	invalid map[string]bool
 }
 
 func newFakeFence() *fakeFence { return &fakeFence{recs: map[[2]string]Record{}} }
@@ -52,6 +55,9 @@ func (f *fakeFence) Settle(_ context.Context, e SettleEvent) (Settlement, error)
 	if f.fail > 0 {
 		f.fail--
 		return Settlement{}, errors.New("dial tcp 127.0.0.1:6379: connection refused")
+	}
+	if f.invalid[e.User] {
+		return Settlement{}, fmt.Errorf("%w: fence: unrecognised value", ErrInvalid)
 	}
 	k := [2]string{e.Campaign, e.User}
 	prev, ok := f.recs[k]

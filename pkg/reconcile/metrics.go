@@ -15,9 +15,10 @@ const (
 	outOtherSender  = "other_sender"
 	outIgnored      = "ignored"
 	outUnparsable   = "unparsable"
+	outInvalid      = "invalid"
 )
 
-var outcomeLabels = []string{outSettled, outAlready, outFactAdded, outOtherAttempt, outDuplicate, outUnknown, outOtherSender, outIgnored, outUnparsable}
+var outcomeLabels = []string{outSettled, outAlready, outFactAdded, outOtherAttempt, outDuplicate, outUnknown, outOtherSender, outIgnored, outUnparsable, outInvalid}
 
 // The calls timed in sendonce_reconcile_request_duration_seconds.
 const (
@@ -45,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sendonce_reconcile_events_total",
-			Help: "Events queue messages handled, by SES eventType (other: not an attempt's event; unparsable) and outcome (settled, already, fact_added, other_attempt, duplicate, unknown, other_sender, ignored, unparsable).",
+			Help: "Events queue messages handled, by SES eventType (other: not an attempt's event; unparsable) and outcome (settled, already, fact_added, other_attempt, duplicate, unknown, other_sender, ignored, unparsable, invalid: the fence refused it).",
 		}, []string{"event", "outcome"}),
 		facts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sendonce_reconcile_facts_total",

@@ -75,3 +75,18 @@ func TestRedisOutage(t *testing.T) {
 	require.Equal(t, StateSent, g.fence.get(camp, "u-1").State)
 	require.Len(t, g.kafka.ledger(t), 1)
 }
+
+// An event the fence refuses (ErrInvalid) is not retried and not deleted
+// (the queue's redrive policy takes it); the rest of its batch goes on.
+func TestInvalidEventKeptNotRetried(t *testing.T) {
+	g := newRig(t)
+	g.fence.invalid = map[string]bool{"u-bad": true}
+	g.fence.put(camp, "u-1", Record{State: "ambiguous", Attempt: "a1"})
+	g.queue.Put(sesJSON(t, evSpec{typ: "Send", campaign: camp, user: "u-bad", attempt: "a1"}))
+	g.queue.Put(sesJSON(t, evSpec{typ: "Send", campaign: camp, user: "u-1", attempt: "a1"}))
+	g.step(t, context.Background())
+	require.Equal(t, 1, g.queue.Len(), "the refused event stays")
+	require.Equal(t, 2, g.fence.calls, "one call each: a refusal is not retried")
+	require.Equal(t, StateSent, g.fence.get(camp, "u-1").State)
+	require.Equal(t, 1.0, testutil.ToFloat64(g.r.m.events.WithLabelValues("Send", outInvalid)))
+}

@@ -46,10 +46,12 @@ type effect struct {
 	duplicate bool
 }
 
-// effects turns a settlement into records. Everything an event settled is
-// written again when the same event comes back (Already): a crash between
-// Settle and the produce left it unwritten, and the ledger is compacted on
-// the user, so writing it twice changes nothing.
+// effects turns a settlement into records. What an event settled is
+// written again when an event of the same kind comes back (Already): a
+// crash between Settle and the produce left it unwritten, and the ledger is
+// compacted on the user, so writing it twice changes nothing. A late event
+// of a lower kind (a Send after a Delivery) writes nothing: the entry it
+// would write is older than the one in the ledger.
 func (r *Reconciler) effects(ev event, s Settlement) effect {
 	e := ev.settle
 	switch s.Outcome {
@@ -72,13 +74,8 @@ func (r *Reconciler) effects(ev event, s Settlement) effect {
 		return ef
 	case Already:
 		ef := effect{outcome: outAlready}
-		if s.Now.ByEvent || s.Now.Fact != FactNone {
+		if (s.Now.ByEvent || s.Now.Fact != FactNone) && madeBy(ev, s.Now) {
 			ef.recs = r.fromRecord(ev, s.Now)
-			if len(ef.recs) > 1 && e.Verdict != VerdictFailed {
-				// A late Send after a Rendering Failure: the failure's
-				// own event rewrites its DLQ record, not this one.
-				ef.recs = ef.recs[:1]
-			}
 		}
 		if ev.label == "Send" && s.Now.State == StateSent {
 			ef.facts = []string{factSent}
@@ -160,4 +157,16 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// madeBy reports whether an event like ev makes a key what now is: the
+// same verdict, and for a sent key the same fact.
+func madeBy(ev event, now Record) bool {
+	switch now.State {
+	case StateFailed:
+		return ev.settle.Verdict == VerdictFailed
+	case StateSent:
+		return ev.settle.Verdict == VerdictSent && ev.settle.Fact == now.Fact
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -10,9 +11,15 @@ import (
 type Settler interface {
 	// Settle applies e to the key of (e.Campaign, e.User) and says what it
 	// did. An error is an infrastructure failure (Redis): the event is
-	// tried again, never dropped.
+	// tried again, never dropped; unless it wraps ErrInvalid.
 	Settle(ctx context.Context, e SettleEvent) (Settlement, error)
 }
+
+// ErrInvalid is wrapped by a Settler's error that trying again cannot fix
+// (a key holding a value the fence did not write, an event the fence
+// refuses). The message is not retried and not deleted: the queue's
+// redrive policy moves it to the queue's DLQ, where an operator sees it.
+var ErrInvalid = errors.New("the fence refused the event")
 
 // Verdict is what an event says of the attempt it names.
 type Verdict int

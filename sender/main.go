@@ -85,11 +85,13 @@ type runFlags struct {
 	tiers       string
 	onAmbiguous string
 	fenceLease  time.Duration
-	fenceRetain time.Duration
-	sesTimeout  time.Duration
-	partitions  int
-	replication int
-	trust       trustFlags
+	// fenceBuckets is fence.Config.Buckets, used when no layout is stored yet.
+	fenceBuckets int
+	fenceRetain  time.Duration
+	sesTimeout   time.Duration
+	partitions   int
+	replication  int
+	trust        trustFlags
 }
 
 func runSender(ctx context.Context, args []string, stderr io.Writer) error {
@@ -106,6 +108,7 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Float64Var(&f.cfg.MaxSendRate, "max-send-rate", 0, "emails per second shared by all senders (0: SES GetAccount MaxSendRate × --rate-fraction)")
 	fs.Float64Var(&f.cfg.RateFraction, "rate-fraction", 0.9, "fraction of SES MaxSendRate to use when --max-send-rate is 0")
 	fs.DurationVar(&f.fenceLease, "fence-lease", time.Minute, "how long an in-flight claim is honoured before it counts as abandoned")
+	fs.IntVar(&f.fenceBuckets, "fence-buckets", fence.DefaultBuckets, "Redis hashes per fence shard, fixed when the first sender starts (stored in Redis): about your largest campaign's users / --partitions / 250, so that each stays in Redis's compact encoding (docs/SCALE.md)")
 	fs.DurationVar(&f.fenceRetain, "fence-retention", 62*24*time.Hour, "how long settled fence records are kept")
 	fs.StringVar(&f.onAmbiguous, "on-ambiguous", "hold", "hold (report, send nothing) or resend (at-least-once) when SES may have accepted an email")
 	fs.DurationVar(&f.cfg.DrainTimeout, "drain-timeout", 25*time.Second, "how long SIGTERM waits for in-flight work")
@@ -158,7 +161,7 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	// The fence's shards follow the jobs topic's partitions, so that a
 	// batch (one partition) is one Redis round trip, in one Cluster slot.
 	fnc, err := fence.New(rdb, fence.Config{Prefix: f.common.TopicPrefix, Lease: f.fenceLease, Retention: f.fenceRetain, Timeout: f.common.RedisTimeout,
-		OnAbandoned: f.cfg.OnAmbiguous, Shards: f.partitions, ResolveAfter: f.cfg.ResolveAfter}, nil)
+		OnAbandoned: f.cfg.OnAmbiguous, Shards: f.partitions, Buckets: f.fenceBuckets, ResolveAfter: f.cfg.ResolveAfter}, nil)
 	if err != nil {
 		return err
 	}

@@ -52,12 +52,23 @@ func liveOf(es []*entry) []*entry {
 // sender, abandoned while sending, or awaiting their SES event.
 func (s *Sender) claimAll(p *partition, es []*entry) bool {
 	items := make([]fence.Item, len(es))
+	toks := make([]string, len(es))
 	for i, e := range es {
 		items[i] = fence.Item{Campaign: e.j.Campaign, User: e.j.UserID}
+		t, err := fence.NewAttempt()
+		if err != nil {
+			for _, e := range es {
+				e.step = dropped
+			}
+			return false
+		}
+		toks[i] = t
 	}
+	// The same tokens on every try: a claim that landed before its reply
+	// was lost is found our own, not busy until its lease ends.
 	var cls []fence.Claim
 	err := s.infra(p.ctx, "claim", func(ctx context.Context) (err error) {
-		cls, err = s.fnc.ClaimBatch(ctx, items)
+		cls, err = s.fnc.ClaimBatchWith(ctx, items, toks)
 		return err
 	})
 	if err != nil {
@@ -68,6 +79,14 @@ func (s *Sender) claimAll(p *partition, es []*entry) bool {
 	}
 	for i, e := range es {
 		e.claim = cls[i]
+		if e.claim.Err != nil {
+			// Not a key the fence can hold (no campaign or user): it is
+			// not a job anyone can send.
+			s.m.count(outMalformed)
+			s.m.dlq.WithLabelValues(retry.ReasonMalformed).Inc()
+			e.recs, e.step = []*kgo.Record{deadLetterRaw(s.cfg.Topics.DLQ(), e.r, e.claim.Err)}, produce
+			continue
+		}
 		if e.claim.Outcome != fence.Won {
 			e.recs, e.step = s.notWon(e), produce
 			continue

@@ -85,11 +85,13 @@ type runFlags struct {
 	tiers       string
 	onAmbiguous string
 	fenceLease  time.Duration
-	fenceRetain time.Duration
-	sesTimeout  time.Duration
-	partitions  int
-	replication int
-	trust       trustFlags
+	// fenceBuckets is fence.Config.Buckets, used when no layout is stored yet.
+	fenceBuckets int
+	fenceRetain  time.Duration
+	sesTimeout   time.Duration
+	partitions   int
+	replication  int
+	trust        trustFlags
 }
 
 func runSender(ctx context.Context, args []string, stderr io.Writer) error {
@@ -99,10 +101,14 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 	config.RegisterCommon(fs, &f.common, ":9090")
 	fs.StringVar(&f.tiers, "retry-tiers", retry.FormatTiers(retry.DefaultTiers), "comma-separated delays of the retry tiers")
 	fs.IntVar(&f.cfg.Policy.MaxAttempts, "max-attempts", retry.DefaultMaxAttempts, "attempts before the DLQ")
-	fs.IntVar(&f.cfg.Concurrency, "concurrency", 64, "in-flight sends per instance")
+	fs.IntVar(&f.cfg.Concurrency, "concurrency", 64, "in-flight sends (SES calls) per instance; each carries up to --batch-size recipients")
+	fs.IntVar(&f.cfg.BatchSize, "batch-size", sender.DefaultBatchSize, "recipients per SES call (1: SendEmail per user; up to 50: SendBulkEmail of the ready jobs sharing campaign, template, From and configuration set)")
+	fs.DurationVar(&f.cfg.BatchLinger, "batch-linger", sender.DefaultBatchLinger, "how long a batch that is not full waits for more ready jobs before it goes")
+	fs.DurationVar(&f.cfg.ResolveAfter, "resolve-after", 0, "with `sender reconcile` running: how long an ambiguous send waits for its SES event before it is declared not sent and sent again (0: hold ambiguous sends for a person; set the same value as on sender reconcile)")
 	fs.Float64Var(&f.cfg.MaxSendRate, "max-send-rate", 0, "emails per second shared by all senders (0: SES GetAccount MaxSendRate × --rate-fraction)")
 	fs.Float64Var(&f.cfg.RateFraction, "rate-fraction", 0.9, "fraction of SES MaxSendRate to use when --max-send-rate is 0")
 	fs.DurationVar(&f.fenceLease, "fence-lease", time.Minute, "how long an in-flight claim is honoured before it counts as abandoned")
+	fs.IntVar(&f.fenceBuckets, "fence-buckets", fence.DefaultBuckets, "Redis hashes per fence shard, fixed when the first sender starts (stored in Redis): about your largest campaign's users / --partitions / 250, so that each stays in Redis's compact encoding (docs/SCALE.md)")
 	fs.DurationVar(&f.fenceRetain, "fence-retention", 62*24*time.Hour, "how long settled fence records are kept")
 	fs.StringVar(&f.onAmbiguous, "on-ambiguous", "hold", "hold (report, send nothing) or resend (at-least-once) when SES may have accepted an email")
 	fs.DurationVar(&f.cfg.DrainTimeout, "drain-timeout", 25*time.Second, "how long SIGTERM waits for in-flight work")
@@ -152,7 +158,10 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer rdb.Close()
-	fnc, err := fence.New(rdb, fence.Config{Prefix: f.common.TopicPrefix, Lease: f.fenceLease, Retention: f.fenceRetain, Timeout: f.common.RedisTimeout, OnAbandoned: f.cfg.OnAmbiguous}, nil)
+	// The fence's shards follow the jobs topic's partitions, so that a
+	// batch (one partition) is one Redis round trip, in one Cluster slot.
+	fnc, err := fence.New(rdb, fence.Config{Prefix: f.common.TopicPrefix, Lease: f.fenceLease, Retention: f.fenceRetain, Timeout: f.common.RedisTimeout,
+		OnAbandoned: f.cfg.OnAmbiguous, Shards: f.partitions, Buckets: f.fenceBuckets, ResolveAfter: f.cfg.ResolveAfter}, nil)
 	if err != nil {
 		return err
 	}
@@ -201,6 +210,11 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("could not reach Kafka at %s: %w", f.common.Brokers, err)
 	}
 
+	if err := establishFence(ctx, fnc, f.partitions, log); err != nil {
+		cl.Close()
+		return err
+	}
+
 	if f.common.MetricsAddr != "" {
 		srv, err := metrics.Listen(f.common.MetricsAddr, reg, func() error {
 			c, cancel := context.WithTimeout(context.Background(), f.common.RedisTimeout)
@@ -214,8 +228,22 @@ func runSender(ctx context.Context, args []string, stderr io.Writer) error {
 		go srv.Serve()
 		defer srv.Shutdown(context.Background())
 	}
-	log.Info("sender starting", "brokers", f.common.Brokers, "topic", f.cfg.Topics.Jobs(), "concurrency", f.cfg.Concurrency, "on_ambiguous", f.onAmbiguous)
+	log.Info("sender starting", "brokers", f.common.Brokers, "topic", f.cfg.Topics.Jobs(), "concurrency", f.cfg.Concurrency, "batch_size", f.cfg.BatchSize, "resolve_after", f.cfg.ResolveAfter, "on_ambiguous", f.onAmbiguous)
 	return s.Run(ctx, cl)
+}
+
+// establishFence stores the fence layout on the first start (shards = the
+// jobs topic's partitions) and says when a stored one differs: the stored
+// layout always wins, since records are found by it.
+func establishFence(ctx context.Context, fnc *fence.Fence, partitions int, log *slog.Logger) error {
+	l, err := fnc.Establish(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the fence layout from Redis: %w", err)
+	}
+	if l.Shards != partitions && partitions%l.Shards != 0 {
+		log.Warn("the fence's shard count does not divide the jobs topic's partitions: batches split into one Redis call per shard", "fence_shards", l.Shards, "partitions", partitions)
+	}
+	return nil
 }
 
 // newRedis is the one Redis client of the sender's commands: TLS, password

@@ -77,7 +77,7 @@ func (s *Sender) cancelJob(p *partition, r *kgo.Record, j *job.Job) bool {
 		return false
 	}
 	if cl.Outcome != fence.Won {
-		return s.notWon(r, j, cl)
+		return s.emit(s.notWon(&entry{r: r, j: j, claim: cl})...) == nil
 	}
 	err := s.book("mark_cancelled", func(ctx context.Context) error { return s.fnc.MarkCancelled(ctx, j.Campaign, j.UserID, cl.Token) })
 	if err != nil && !errors.Is(err, fence.ErrNotOwner) {

@@ -14,8 +14,21 @@ import (
 type Config struct {
 	Topics kafka.Topics
 	Policy retry.Policy
-	// Concurrency bounds the jobs in flight in this instance.
+	// Concurrency bounds the SES calls in flight in this instance; up to
+	// Concurrency × BatchSize jobs are in flight.
 	Concurrency int
+	// BatchSize is the most recipients of one SES call: 1 sends one
+	// SendEmail per user, more sends SendBulkEmail (SES allows 50).
+	BatchSize int
+	// BatchLinger is how long a batch that is not full waits for more
+	// ready jobs before it goes.
+	BatchLinger time.Duration
+	// ResolveAfter, when positive, says that SES events settle ambiguous
+	// sends (`sender reconcile` runs): an ambiguous job goes back through
+	// the retry tiers until its event settles it, or until ResolveAfter
+	// passes without one and it is declared not sent and sent again. 0
+	// holds ambiguous sends for a person to settle.
+	ResolveAfter time.Duration
 	// OnAmbiguous is what to do when SES may have accepted an email whose
 	// outcome we never saw: hold (report it, send nothing) or resend.
 	OnAmbiguous fence.AbandonPolicy
@@ -65,6 +78,8 @@ func DefaultConfig() Config {
 		Topics:         kafka.Topics{Prefix: "sendonce"},
 		Policy:         retry.DefaultPolicy(),
 		Concurrency:    64,
+		BatchSize:      DefaultBatchSize,
+		BatchLinger:    DefaultBatchLinger,
 		OnAmbiguous:    fence.Hold,
 		DrainTimeout:   25 * time.Second,
 		RateFraction:   0.9,
@@ -78,6 +93,14 @@ func DefaultConfig() Config {
 		SummaryInterval:    DefaultSummaryInterval,
 	}
 }
+
+// The batch defaults: SES's most recipients per SendBulkEmail, and a linger
+// short enough not to matter for one job's latency.
+const (
+	DefaultBatchSize   = 50
+	MaxBatchSize       = 50
+	DefaultBatchLinger = 5 * time.Millisecond
+)
 
 // The values of Config.EvictionCheck (--redis-eviction-check).
 const (
@@ -114,6 +137,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w (got %s)", ErrDrain, c.DrainTimeout)
 	case c.EvictionCheck != EvictionRequire && c.EvictionCheck != EvictionWarn:
 		return fmt.Errorf("%w (got %q)", ErrEviction, c.EvictionCheck)
+	case c.BatchSize < 1 || c.BatchSize > MaxBatchSize:
+		return fmt.Errorf("--batch-size must be within 1..%d, SES's limit (got %d)", MaxBatchSize, c.BatchSize)
+	case c.BatchLinger < 0:
+		return fmt.Errorf("--batch-linger must not be negative (got %s)", c.BatchLinger)
+	case c.ResolveAfter < 0:
+		return fmt.Errorf("--resolve-after must be 0 (hold ambiguous sends) or positive (got %s)", c.ResolveAfter)
 	case c.MaxStopCycles < 1:
 		return fmt.Errorf("%w (got %d)", ErrStopCycles, c.MaxStopCycles)
 	case c.SummaryInterval < 0:

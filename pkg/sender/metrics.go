@@ -2,6 +2,8 @@ package sender
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"sync/atomic"
+	"time"
 
 	"github.com/sendonce/sendonce/pkg/retry"
 )
@@ -22,14 +24,20 @@ const (
 	outPolicy       = "policy_refused"
 	outParked       = "parked"
 	outCancelled    = "cancelled"
+	// outUnsettled: ambiguous, and its SES event has not come yet (looked
+	// at again later).
+	outUnsettled = "unsettled"
+	// outResolved: ambiguous with no SES event within --resolve-after:
+	// declared not sent and sent again.
+	outResolved = "resolved_not_sent"
 )
 
 // infraSteps are the Redis and Kafka steps counted in
 // sendonce_sender_infra_errors_total, created up front so the series exist
 // before the first error.
-var infraSteps = []string{"claim", "rate_limit", "arm", "release", "produce", "mark_sent", "mark_failed", "mark_expired", "mark_ambiguous", "mark_resendable", "mark_dead_lettered", "mark_cancelled"}
+var infraSteps = []string{"claim", "rate_limit", "arm", "mark", "get", "produce", "mark_cancelled"}
 
-var outcomes = []string{outSent, outDuplicate, outThrottled, outNotSent, outFailed, outAmbiguous, outExpired, outBusy, outDeadLettered, outMalformed, outResent, outPolicy, outParked, outCancelled}
+var outcomes = []string{outSent, outDuplicate, outThrottled, outNotSent, outFailed, outAmbiguous, outExpired, outBusy, outDeadLettered, outMalformed, outResent, outPolicy, outParked, outCancelled, outUnsettled, outResolved}
 
 type metrics struct {
 	jobs *prometheus.CounterVec
@@ -54,6 +62,15 @@ type metrics struct {
 	reruns      prometheus.Counter
 	evictedKeys prometheus.Gauge
 	noEviction  prometheus.Gauge
+	// batchSize is the size of each batch the pipeline ran; bulkCalls the
+	// SendBulkEmail calls.
+	batchSize prometheus.Histogram
+	bulkCalls prometheus.Counter
+	// unsettled is the age of the oldest ambiguous record awaiting its SES
+	// event that a claim found during the last minute; unsettledMax
+	// collects it (ms).
+	unsettled    prometheus.Gauge
+	unsettledMax atomic.Int64
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -112,6 +129,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		noEviction: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sendonce_redis_noeviction", Help: "1 when Redis maxmemory-policy is noeviction, 0 when it may evict fence keys, -1 when it cannot be read.",
 		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sendonce_sender_batch_size", Help: "Jobs per batch (one fence round trip, one rate reservation, one SES call).",
+			Buckets: []float64{1, 2, 5, 10, 20, 30, 40, 50},
+		}),
+		bulkCalls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sendonce_sender_bulk_calls_total", Help: "SendBulkEmail calls made (an error of the whole call applies to every entry).",
+		}),
+		unsettled: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sendonce_sender_unsettled_oldest_seconds",
+			Help: "Age of the oldest ambiguous send still awaiting its SES event that a claim found in the last minute; 0 when none.",
+		}),
 	}
 	m.noEviction.Set(-1)
 	m.outcome = map[string]prometheus.Counter{}
@@ -133,7 +161,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.jobs, m.inflight, m.lag, m.rateWait, m.rate, m.maxRate, m.quotaUsed, m.paused, m.fence, m.dlq, m.commits, m.commitErrors, m.infraErrors,
-			m.oldest, m.reruns, m.evictedKeys, m.noEviction)
+			m.oldest, m.reruns, m.evictedKeys, m.noEviction, m.batchSize, m.bulkCalls, m.unsettled)
 	}
 	return m
 }
@@ -154,4 +182,20 @@ func (m *metrics) observeStep(step string, seconds float64) {
 		return
 	}
 	m.fence.WithLabelValues(step).Observe(seconds)
+}
+
+// observeUnsettled notes the age of an ambiguous record awaiting its event.
+func (m *metrics) observeUnsettled(age time.Duration) {
+	ms := age.Milliseconds()
+	for {
+		cur := m.unsettledMax.Load()
+		if ms <= cur || m.unsettledMax.CompareAndSwap(cur, ms) {
+			return
+		}
+	}
+}
+
+// publishUnsettled sets the gauge from the last window and starts another.
+func (m *metrics) publishUnsettled() {
+	m.unsettled.Set(float64(m.unsettledMax.Swap(0)) / 1000)
 }

@@ -159,9 +159,9 @@ func TestRefusedJobsAreDeadLetteredNotSent(t *testing.T) {
 func TestUserHashTagIsKeyed(t *testing.T) {
 	j := testJob("c1", 42, "example.com")
 	k1, k2 := []byte(strings.Repeat("1", 32)), []byte(strings.Repeat("2", 32))
-	h1 := message(j, k1).Tags["user_hash"]
+	h1 := message(j, k1, "").Tags["user_hash"]
 	require.Equal(t, pseudonym.UserHash(k1, j.UserID), h1)
-	require.NotEqual(t, h1, message(j, k2).Tags["user_hash"])
+	require.NotEqual(t, h1, message(j, k2, "").Tags["user_hash"])
 	require.NotContains(t, h1, j.UserID)
 }
 

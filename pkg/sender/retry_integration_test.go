@@ -2,6 +2,7 @@ package sender
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -45,7 +46,15 @@ func (e *env) startRetrier() {
 // TestRealThrottlingIsRetriedThroughTheTiers puts a fault proxy in front of
 // the SES emulator that throttles 30% of calls; every email still arrives
 // exactly once, brought back by the real retrier.
+//
+// Both send paths: a throttled SendBulkEmail call throttles all its entries.
 func TestRealThrottlingIsRetriedThroughTheTiers(t *testing.T) {
+	for _, size := range batchSizes {
+		t.Run(fmt.Sprintf("batch=%d", size), func(t *testing.T) { throttledRetried(t, size) })
+	}
+}
+
+func throttledRetried(t *testing.T, batchSize int) {
 	e, domain := realEnv(t)
 	proxy, err := sesfault.New(sesfault.Config{Target: e.sesURL, ThrottleRatio: 0.3, Seed: 7})
 	require.NoError(t, err)
@@ -56,7 +65,7 @@ func TestRealThrottlingIsRetriedThroughTheTiers(t *testing.T) {
 	const n = 500
 	e.publish("thr", n, domain)
 	e.startRetrier()
-	r := e.start(nil)
+	r := e.start(func(c *Config) { c.BatchSize = batchSize })
 	waitFor(t, 2*time.Minute, "every job sent", func() bool { return r.outcome(outSent) >= n })
 	waitFor(t, 30*time.Second, "group lag 0", func() bool { return e.groupLag() == 0 })
 	r.stop(t)

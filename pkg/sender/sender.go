@@ -64,6 +64,10 @@ type Sender struct {
 	gate *gate
 	ctl  CampaignControl
 
+	batches *batcher
+	// calls holds one token per SES call in flight (Concurrency).
+	calls chan struct{}
+
 	// fetchCtx is cancelled when shutdown starts: take no new work. It
 	// exists from New on, because the group may assign partitions as soon
 	// as the client is built.
@@ -140,6 +144,8 @@ func New(cfg Config, d Deps) (*Sender, error) {
 		freed: make(chan struct{}, 1),
 	}
 	s.gate = newGate(s)
+	s.batches = newBatcher(s)
+	s.calls = make(chan struct{}, cfg.Concurrency)
 	s.fetchCtx, s.stopFetch = context.WithCancel(context.Background())
 	s.workCtx, s.stopWork = context.WithCancel(context.Background())
 	s.bookCtx, s.stopBook = context.WithCancel(context.Background())
@@ -221,7 +227,7 @@ func (s *Sender) Run(ctx context.Context, cl *kgo.Client) error {
 
 func (s *Sender) pollLoop(ctx context.Context) error {
 	for {
-		free := s.cfg.Concurrency - int(s.inflight.Load())
+		free := s.cfg.Concurrency*s.cfg.BatchSize - int(s.inflight.Load())
 		if free <= 0 {
 			select {
 			case <-ctx.Done():
@@ -394,6 +400,7 @@ func waitAll(ps []*partition, limit time.Duration) {
 }
 
 func (s *Sender) commitLoop(ctx context.Context) {
+	lastUnsettled := s.clk.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -409,6 +416,10 @@ func (s *Sender) commitLoop(ctx context.Context) {
 		}
 		s.mu.Unlock()
 		s.observeOldest(ps)
+		if now := s.clk.Now(); now.Sub(lastUnsettled) >= time.Minute {
+			s.m.publishUnsettled()
+			lastUnsettled = now
+		}
 		s.commitParts(ctx, ps)
 	}
 }

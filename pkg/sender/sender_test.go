@@ -111,7 +111,9 @@ func TestFailuresAreRoutedByClass(t *testing.T) {
 	cl.Close()
 	e.publish("c1", 10, "example.com")
 
-	r := e.start(nil)
+	// One SendEmail per user: each fault is its user's alone (batches:
+	// batch_test.go).
+	r := e.start(func(c *Config) { c.BatchSize = 1 })
 	waitFor(t, 30*time.Second, "group lag 0", func() bool { return e.groupLag() == 0 })
 	r.stop(t)
 
@@ -190,7 +192,7 @@ func TestMessageCarriesTheJobAndNoUserID(t *testing.T) {
 	j := testJob("c1", 42, "example.com")
 	j.ConfigurationSet = "cs"
 	j.Headers = map[string]string{"List-Unsubscribe": "<https://u>"}
-	m := message(j, nil)
+	m := message(j, nil, "")
 	require.Equal(t, j.Email, m.To)
 	require.Equal(t, j.From, m.From)
 	require.Equal(t, "usage", m.Template)
@@ -203,7 +205,7 @@ func TestMessageCarriesTheJobAndNoUserID(t *testing.T) {
 		require.NotContains(t, v, j.UserID)
 	}
 	j.Data = nil
-	require.Equal(t, "{}", message(j, nil).TemplateData)
+	require.Equal(t, "{}", message(j, nil, "").TemplateData)
 }
 
 func TestReadyWithNothingToSend(t *testing.T) {

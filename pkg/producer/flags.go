@@ -229,7 +229,7 @@ func NoEventsWarning(c *PublishCommand) string {
 		return ""
 	}
 	return "--configuration-set is empty: the campaign's sends cannot be settled by SES events " +
-		"(sender reconcile sees none, an ambiguous send waits for a person); set --configuration-set " +
+		"(SES publishes none, so nothing can prove an ambiguous send left); set --configuration-set " +
 		"to the configuration set with the event destination (docs/EVENTS.md), and --require-configuration-set to make it mandatory"
 }
 

@@ -265,7 +265,7 @@ func (s *Sender) refused(r *kgo.Record, j *job.Job) (refused, finished bool) {
 	if err == nil {
 		if j.ConfigurationSet == "" && s.cfg.policy.noEventsWarning(j.Campaign) {
 			s.log.Warn("campaign's jobs name no SES configuration set: their sends cannot be settled by SES events "+
-				"(an ambiguous send stays ambiguous for a person to decide); publish with --configuration-set, "+
+				"(SES publishes none, so nothing can prove an ambiguous send left); publish with --configuration-set, "+
 				"and set --require-configuration-set to refuse such jobs (logged once per campaign)",
 				"campaign", j.Campaign)
 		}
@@ -305,12 +305,19 @@ const maxWarnedCampaigns = 4096
 
 // campaignSet is a bounded set of campaign ids, safe for concurrent use.
 type campaignSet struct {
-	mu sync.Mutex
-	m  map[string]struct{}
+	// last is the id added or found last: the jobs of one campaign come
+	// in runs, so most calls end here without the lock.
+	last atomic.Pointer[string]
+	mu   sync.Mutex
+	m    map[string]struct{}
 }
 
 // add adds id and reports whether it was new.
 func (s *campaignSet) add(id string) bool {
+	if last := s.last.Load(); last != nil && *last == id {
+		return false
+	}
+	defer s.last.Store(&id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[id]; ok {

@@ -37,7 +37,7 @@ func runReconcile(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&f.resolveAfter, "resolve-after", 30*time.Minute, "how long an ambiguous send waits for its SES event before it counts as not sent and goes back through the retry tiers (events usually arrive within seconds; AWS promises no bound: longer is safer against a duplicate, shorter settles sooner)")
 	fs.DurationVar(&f.fenceRetain, "fence-retention", fence.DefaultRetention, "how long settled fence records are kept (as on sender run)")
 	fs.StringVar(&f.userKeyFile, "user-hash-key-file", "", "file holding the user-hash key of sender run (at least 32 bytes): it opens the user_ref EmailTag of each event (empty: the unkeyed default, which only matches senders run without a key)")
-	fs.IntVar(&f.cfg.Pollers, "pollers", 1, "receive loops at once, each a batch of up to 10 messages")
+	fs.IntVar(&f.cfg.Pollers, "pollers", 4, "receive loops at once, each a batch of up to 10 messages (batches sharing a user take turns for it)")
 	fs.IntVar(&f.cfg.Concurrency, "concurrency", 10, "fence calls in flight per batch")
 	fs.DurationVar(&f.cfg.Visibility, "visibility-timeout", time.Minute, "how long a slow batch (Redis or Kafka outage) keeps its messages invisible, extended every half of it")
 	fs.DurationVar(&f.cfg.DrainTimeout, "drain-timeout", 20*time.Second, "how long SIGTERM waits for the batches in hand")

@@ -34,8 +34,15 @@ func (r *Reconciler) batch(ctx context.Context, msgs []Message) {
 	}
 	if len(todo) > 0 {
 		stop := r.keepVisible(ctx, todo)
-		r.settleAll(ctx, todo)
-		r.record(ctx, todo)
+		keys := make([]userKey, len(todo))
+		for i, it := range todo {
+			keys[i] = userKey{it.ev.settle.Campaign, it.ev.settle.User}
+		}
+		if release, ok := r.users.lock(ctx, keys); ok {
+			r.settleAll(ctx, todo)
+			r.record(ctx, todo)
+			release()
+		}
 		stop()
 	}
 	r.finish(ctx, items)

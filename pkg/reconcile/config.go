@@ -13,9 +13,9 @@ type Config struct {
 	// Topics names the ledger and DLQ topics.
 	Topics kafka.Topics
 	// Pollers is how many receive loops run at once, each with its own
-	// batch. Default 1: the events of one user in two batches at once may
-	// write their ledger entries out of order, and the later fact (say
-	// delivered) is then missing from the ledger (the fence keeps it).
+	// batch. The batches of two pollers that share a user take turns for
+	// it (userLocks), so its ledger entries keep the fence's order.
+	// Default 4.
 	Pollers int
 	// Concurrency bounds the fence calls of one batch in flight. Default 10.
 	Concurrency int
@@ -51,7 +51,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Pollers == 0 {
-		c.Pollers = 1
+		c.Pollers = 4
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 10

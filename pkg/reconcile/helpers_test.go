@@ -97,10 +97,20 @@ type fakeKafka struct {
 	// failNext fails the next produces.
 	failNext int
 	calls    int
+	// hold, when set, makes the next produce wait until it is closed.
+	hold chan struct{}
 }
 
 func (k *fakeKafka) ProduceSync(_ context.Context, rs ...*kgo.Record) kgo.ProduceResults {
 	k.mu.Lock()
+	if h := k.hold; h != nil {
+		k.hold = nil
+		k.calls++
+		k.mu.Unlock()
+		<-h
+		k.mu.Lock()
+		k.calls--
+	}
 	defer k.mu.Unlock()
 	k.calls++
 	fail := k.failing || k.failNext > 0

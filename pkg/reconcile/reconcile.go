@@ -64,6 +64,7 @@ type Reconciler struct {
 	m     *metrics
 	limit loglimit.Limiter
 	sum   summary
+	users userLocks
 }
 
 // ErrDeps is returned by New when a required dependency is missing.

@@ -130,7 +130,7 @@ func TestNewAndConfig(t *testing.T) {
 	}
 	c := Config{Topics: testTopics}
 	require.NoError(t, c.Validate())
-	require.Equal(t, 1, c.Pollers)
+	require.Equal(t, 4, c.Pollers)
 	require.Equal(t, 60*time.Second, c.Visibility)
 
 	s := SQSConfig{}

@@ -58,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		oldest: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sendonce_reconcile_oldest_message_seconds",
-			Help: "Age of the oldest message of the last receive (SQS SentTimestamp); 0 when it returned none.",
+			Help: "Age of the oldest message of the last receive of each poller (SQS SentTimestamp), the oldest over the pollers; 0 when they all received none.",
 		}),
 		dlq: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sendonce_reconcile_dlq_messages",

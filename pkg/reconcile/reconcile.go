@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -65,6 +66,9 @@ type Reconciler struct {
 	limit loglimit.Limiter
 	sum   summary
 	users userLocks
+	// oldest is the oldest message age of each poller's last receive.
+	oldestMu sync.Mutex
+	oldest   []time.Duration
 }
 
 // ErrDeps is returned by New when a required dependency is missing.
@@ -122,10 +126,10 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	if r.cfg.SummaryInterval > 0 {
 		wg.Go(func() { r.summaries(ctx) })
 	}
-	for range r.cfg.Pollers {
+	for p := range r.cfg.Pollers {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				msgs := r.receive(ctx)
+				msgs := r.receive(ctx, p)
 				if len(msgs) > 0 {
 					r.batch(work, msgs)
 				}
@@ -137,14 +141,14 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	return nil
 }
 
-// receive returns the next messages, waiting out a failing queue.
-func (r *Reconciler) receive(ctx context.Context) []Message {
+// receive returns poller p's next messages, waiting out a failing queue.
+func (r *Reconciler) receive(ctx context.Context, p int) []Message {
 	for attempt := 0; ; attempt++ {
 		start := r.clk.Now()
 		msgs, err := r.src.Receive(ctx)
 		r.observe(callReceive, start, err)
 		if err == nil {
-			r.setOldest(msgs)
+			r.setOldest(p, msgs)
 			return msgs
 		}
 		if ctx.Err() != nil {
@@ -157,7 +161,10 @@ func (r *Reconciler) receive(ctx context.Context) []Message {
 	}
 }
 
-func (r *Reconciler) setOldest(msgs []Message) {
+// setOldest records the age of the oldest message of poller p's last
+// receive; the gauge is the oldest over the pollers (one poller's empty
+// receive does not hide another's backlog).
+func (r *Reconciler) setOldest(p int, msgs []Message) {
 	var oldest time.Duration
 	now := r.clk.Now()
 	for _, m := range msgs {
@@ -165,7 +172,13 @@ func (r *Reconciler) setOldest(msgs []Message) {
 			oldest = max(oldest, now.Sub(m.SentAt))
 		}
 	}
-	r.m.oldest.Set(oldest.Seconds())
+	r.oldestMu.Lock()
+	defer r.oldestMu.Unlock()
+	if r.oldest == nil {
+		r.oldest = make([]time.Duration, r.cfg.Pollers)
+	}
+	r.oldest[p] = oldest
+	r.m.oldest.Set(slices.Max(r.oldest).Seconds())
 }
 
 // wait sleeps the backoff of the attempt-th retry; false when ctx ended.

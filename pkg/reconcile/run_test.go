@@ -94,9 +94,14 @@ func TestOldestMessageAge(t *testing.T) {
 	g := newRig(t)
 	now := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
 	g.r.clk = fixedClock{now}
-	g.r.setOldest([]Message{{SentAt: now.Add(-90 * time.Second)}, {SentAt: now.Add(-3 * time.Second)}, {}})
+	g.r.cfg.Pollers = 2
+	g.r.setOldest(0, []Message{{SentAt: now.Add(-90 * time.Second)}, {SentAt: now.Add(-3 * time.Second)}, {}})
 	require.Equal(t, 90.0, testutil.ToFloat64(g.r.m.oldest))
-	g.r.setOldest(nil)
+	g.r.setOldest(1, nil)
+	require.Equal(t, 90.0, testutil.ToFloat64(g.r.m.oldest), "another poller's empty receive hides nothing")
+	g.r.setOldest(0, []Message{{SentAt: now.Add(-5 * time.Second)}})
+	require.Equal(t, 5.0, testutil.ToFloat64(g.r.m.oldest))
+	g.r.setOldest(0, nil)
 	require.Zero(t, testutil.ToFloat64(g.r.m.oldest))
 }
 

@@ -35,11 +35,15 @@ func TestDashboardAndAlertsQueryExportedMetrics(t *testing.T) {
 	}
 	root := repoRoot(t)
 	bin := buildBinaries(t, root)
+	prefix := testenv.Name(t, "live")
+	// SES's events of every accepted email reach an SQS queue on moto
+	// (docs/EVENTS.md), which `sender reconcile` consumes: its series exist.
+	events := newEventsPath(t, prefix)
 
 	// A fake SES that throttles some calls and rejects one recipient, so the
 	// retry, DLQ and failure series exist.
 	var calls atomic.Int64
-	ses := sesfake.New(sesfake.Config{MaxSendRate: 1000, Fault: func(r *sesfake.SendRequest) *sesfake.Fault {
+	ses := sesfake.New(sesfake.Config{MaxSendRate: 1000, OnAccepted: events.pub.Accepted, Fault: func(r *sesfake.SendRequest) *sesfake.Fault {
 		n := calls.Add(1)
 		switch {
 		case strings.HasPrefix(r.To[0], "reject"):
@@ -53,7 +57,6 @@ func TestDashboardAndAlertsQueryExportedMetrics(t *testing.T) {
 	t.Cleanup(func() { ses.Close() })
 	require.NoError(t, ses.CreateTemplate("usage", "Usage {{name}}", "<p>{{kwh}}</p>", "{{kwh}}"))
 
-	prefix := testenv.Name(t, "live")
 	env := append(os.Environ(),
 		"KAFKA_BROKERS="+strings.Join(brokers, ","), "REDIS_URL="+redisURL,
 		"SENDONCE_TOPIC_PREFIX="+prefix, "AWS_ENDPOINT_URL_SESV2="+ses.URL(),
@@ -66,14 +69,19 @@ func TestDashboardAndAlertsQueryExportedMetrics(t *testing.T) {
 	for i := range 200 {
 		fmt.Fprintf(&b, "u%d,user%d@example.com,User %d,%d\n", i, i, i, i)
 	}
-	b.WriteString("r1,reject1@example.com,R,1\n,missing@example.com,X,1\n")
+	// A bounce and a complaint (sesevents.DefaultRules), so that the
+	// reconciler counts every fact.
+	b.WriteString("r1,reject1@example.com,R,1\n,missing@example.com,X,1\nb1,bounce+b1@example.com,B,1\nc1,complaint+c1@example.com,C,1\n")
 	require.NoError(t, os.WriteFile(csv, []byte(b.String()), 0o644))
-	run(t, env, bin["producer"], "publish", "--campaign", "live", "--source", "csv:"+csv, "--template", "usage", "--from", "r@example.com")
+	run(t, env, bin["producer"], "publish", "--campaign", "live", "--source", "csv:"+csv, "--template", "usage", "--from", "r@example.com",
+		"--configuration-set", "live", "--require-configuration-set")
 
-	senderAddr, retrierAddr := freeAddr(t), freeAddr(t)
+	senderAddr, retrierAddr, reconcileAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	start(t, append(env, "METRICS_ADDR="+senderAddr), bin["sender"], "run")
 	start(t, append(env, "METRICS_ADDR="+retrierAddr), bin["retrier"], "run")
-	promURL := startPrometheus(t, senderAddr, retrierAddr)
+	start(t, append(env, "METRICS_ADDR="+reconcileAddr, "SENDONCE_EVENTS_QUEUE_URL="+events.queueURL, "SENDONCE_EVENTS_DLQ_URL="+events.dlqURL),
+		bin["sender"], "reconcile")
+	promURL := startPrometheus(t, senderAddr, retrierAddr, reconcileAddr)
 
 	// Wait until the campaign is complete and Prometheus has scraped both
 	// services after it.
@@ -88,7 +96,14 @@ func TestDashboardAndAlertsQueryExportedMetrics(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "campaign not complete in time: %s", out)
 		time.Sleep(500 * time.Millisecond)
 	}
-	waitScraped(t, promURL, 3)
+	waitScraped(t, promURL, 3, 3)
+	// The reconciler's per-campaign facts exist once it has settled the
+	// campaign's events (each about 200 ms after its email).
+	deadline = time.Now().Add(time.Minute)
+	for !metricNames(t, promURL)["sendonce_reconcile_facts_total"] {
+		require.True(t, time.Now().Before(deadline), "sender reconcile settled no SES event within a minute (see its log)")
+		time.Sleep(500 * time.Millisecond)
+	}
 
 	exported := metricNames(t, promURL)
 	// The producer is a CronJob: its metrics exist while it runs. Take its
@@ -238,7 +253,9 @@ func metricNames(t *testing.T, promURL string) map[string]bool {
 	return out
 }
 
-func waitScraped(t *testing.T, promURL string, scrapes int) {
+// waitScraped waits until Prometheus has scraped each of its targets
+// (services) at least scrapes times and finds them up.
+func waitScraped(t *testing.T, promURL string, scrapes, services int) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var resp struct {
@@ -249,10 +266,10 @@ func waitScraped(t *testing.T, promURL string, scrapes int) {
 			} `json:"data"`
 		}
 		getJSON(t, promURL+"/api/v1/query?query="+url.QueryEscape(fmt.Sprintf("count_over_time(up[1m]) >= %d and up == 1", scrapes)), &resp)
-		if len(resp.Data.Result) == 2 {
+		if len(resp.Data.Result) == services {
 			return
 		}
-		require.True(t, time.Now().Before(deadline), "prometheus did not scrape both services %d times", scrapes)
+		require.True(t, time.Now().Before(deadline), "prometheus did not scrape the %d services %d times", services, scrapes)
 		time.Sleep(500 * time.Millisecond)
 	}
 }

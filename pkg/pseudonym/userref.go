@@ -22,6 +22,10 @@ import (
 // and OpenUserRef checks it again after decryption. A fixed nonce per user
 // id is safe here because the plaintext under it is always that same id.
 
+// RefSeparator separates a campaign id from the user id when both are
+// sealed in one ref (a campaign id that SES's tag charset would alter).
+const RefSeparator = "\x00"
+
 // MaxUserRefLen is the longest ref SealUserRef makes: 256 characters, the
 // longest value SES accepts for an EmailTag.
 const MaxUserRefLen = 256

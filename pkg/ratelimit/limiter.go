@@ -235,6 +235,11 @@ func (l *Limiter) SetCeiling(rate float64) {
 	l.mu.Unlock()
 }
 
+// MaxLate is how late after their due time reserved slots may still be
+// used (Config.MaxLate): a caller whose own steps after WaitN took longer
+// should reserve again rather than send a burst.
+func (l *Limiter) MaxLate() time.Duration { return l.cfg.MaxLate }
+
 // Ceiling returns the current ceiling (<= 0: unlimited).
 func (l *Limiter) Ceiling() float64 {
 	l.mu.Lock()

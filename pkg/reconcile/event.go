@@ -166,6 +166,11 @@ func parse(body []byte, key []byte) (event, error) {
 	if err != nil || user == "" {
 		return ev, nil
 	}
+	if c, u, ok := strings.Cut(user, pseudonym.RefSeparator); ok {
+		// The campaign id did not fit SES's tag charset: the sender
+		// sealed it with the user.
+		campaign, user = c, u
+	}
 	ev.ours = true
 	ev.settle.Campaign, ev.settle.Attempt, ev.settle.User = campaign, attempt, user
 	return ev, nil

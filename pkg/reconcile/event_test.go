@@ -83,3 +83,16 @@ func TestParseUnparsableAndIgnored(t *testing.T) {
 	require.False(t, ev.known)
 	require.Equal(t, eventOther, ev.label)
 }
+
+// A campaign id that SES's tag charset alters (a dot) reaches the event as
+// an altered campaign tag; the sender sealed the real one in user_ref.
+func TestParseCampaignSealedWithTheUser(t *testing.T) {
+	ref, err := pseudonym.SealUserRef(testKey, "2026.11"+pseudonym.RefSeparator+"u-1")
+	require.NoError(t, err)
+	tags := map[string][]string{TagCampaign: {"2026_11-1a2b3c4d"}, TagAttempt: {"a1"}, TagUserRef: {ref}}
+	ev, err := parse(snsWrap(t, sesJSON(t, evSpec{typ: "Send", tags: tags})), testKey)
+	require.NoError(t, err)
+	require.True(t, ev.ours)
+	require.Equal(t, "2026.11", ev.settle.Campaign)
+	require.Equal(t, "u-1", ev.settle.User)
+}

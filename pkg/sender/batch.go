@@ -90,7 +90,7 @@ func newBatcher(s *Sender) *batcher {
 // do puts e in its group's open batch and waits until the batch settled it.
 func (b *batcher) do(e *entry) {
 	e.done = make(chan struct{})
-	size := b.s.cfg.BatchSize
+	size := b.s.batchSize()
 	if size <= 1 {
 		b.s.runBatch(e.p, []*entry{e})
 		return
@@ -115,6 +115,20 @@ func (b *batcher) do(e *entry) {
 		b.s.runBatch(e.p, ob.entries)
 	}
 	<-e.done
+}
+
+// batchSize is the most jobs of one batch: --batch-size, but never more
+// than a twentieth of the shared rate. A batch's recipients are sent at
+// once, so a larger one could put more than 5% of a second's rate into one
+// instant, and a sliding second could exceed the rate by more than 5%.
+func (s *Sender) batchSize() int {
+	size := s.cfg.BatchSize
+	if s.lim != nil {
+		if c := s.lim.Ceiling(); c > 0 {
+			size = min(size, max(1, int(c/20)))
+		}
+	}
+	return size
 }
 
 // flush runs a batch whose linger is over, unless it filled meanwhile.

@@ -9,7 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sendonce/sendonce/pkg/job"
 	"github.com/sendonce/sendonce/pkg/ledger"
+	"github.com/sendonce/sendonce/pkg/pseudonym"
 	"github.com/sendonce/sendonce/pkg/sesfake"
 )
 
@@ -82,5 +84,21 @@ func TestBulkCallAmbiguityCoversEveryEntry(t *testing.T) {
 	require.Equal(t, n, srv.Count())
 	for to, c := range srv.Recipients() {
 		require.Equal(t, 1, c, to)
+	}
+}
+
+// The user_ref tag seals the campaign with the user when the campaign tag
+// cannot carry it unaltered, and only then.
+func TestUserRefCarriesAnAlteredCampaign(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	for _, tc := range []struct{ campaign, want string }{
+		{"2026-11", "u1"},
+		{"2026.11", "2026.11" + pseudonym.RefSeparator + "u1"},
+	} {
+		m := message(&job.Job{Campaign: tc.campaign, UserID: "u1", Email: "a@example.com", From: "f@example.com", Template: "t"}, key, "att")
+		got, err := pseudonym.OpenUserRef(key, m.Tags["user_ref"])
+		require.NoError(t, err)
+		require.Equal(t, tc.want, got, tc.campaign)
+		require.Equal(t, "att", m.Tags["attempt"])
 	}
 }

@@ -66,6 +66,9 @@ type metrics struct {
 	// SendBulkEmail calls.
 	batchSize prometheus.Histogram
 	bulkCalls prometheus.Counter
+	// rateRetaken counts batches whose rate slots went stale while they
+	// were armed, and were reserved again.
+	rateRetaken prometheus.Counter
 	// unsettled is the age of the oldest ambiguous record awaiting its SES
 	// event that a claim found during the last minute; unsettledMax
 	// collects it (ms).
@@ -136,6 +139,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		bulkCalls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sendonce_sender_bulk_calls_total", Help: "SendBulkEmail calls made (an error of the whole call applies to every entry).",
 		}),
+		rateRetaken: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sendonce_sender_rate_retaken_total", Help: "Batches whose rate-limiter slots went stale while arming (a Redis stall) and were reserved again, so that late sends do not burst above the rate.",
+		}),
 		unsettled: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sendonce_sender_unsettled_oldest_seconds",
 			Help: "Age of the oldest ambiguous send still awaiting its SES event that a claim found in the last minute; 0 when none.",
@@ -161,7 +167,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.jobs, m.inflight, m.lag, m.rateWait, m.rate, m.maxRate, m.quotaUsed, m.paused, m.fence, m.dlq, m.commits, m.commitErrors, m.infraErrors,
-			m.oldest, m.reruns, m.evictedKeys, m.noEviction, m.batchSize, m.bulkCalls, m.unsettled)
+			m.oldest, m.reruns, m.evictedKeys, m.noEviction, m.batchSize, m.bulkCalls, m.rateRetaken, m.unsettled)
 	}
 	return m
 }

@@ -3,6 +3,7 @@ package sender
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -28,7 +29,7 @@ func (s *Sender) pipeline(p *partition, es []*entry) {
 		return // the partition is going away: nothing finished
 	}
 	s.endUnsendable(es)
-	if s.waitRate(p, es) && s.armAll(p, es) {
+	if due, ok := s.waitRate(p, es); ok && s.armAll(p, es) && s.onTime(p, es, due) {
 		s.sendAll(es)
 	}
 	s.markAll(es)
@@ -114,26 +115,48 @@ func (s *Sender) endUnsendable(es []*entry) {
 		case e.j.Expired(s.clk.Now()):
 			s.setMark(e, fence.OpExpired, "", "", func(error) {
 				s.m.count(outExpired)
-				e.recs = append(e.recs, s.ledgerRecord(e.j, ledger.Expired, "", "expires_at passed"))
+				e.recs = append(e.recs, s.entryLedger(e, ledger.Expired, "", "expires_at passed"))
 			})
 		}
 	}
 }
 
 // waitRate takes one slot of the shared rate per live entry, in one
-// reservation. A limiter that cannot reach Redis is waited out like any
-// other step; only the partition going away gives the claims back.
-func (s *Sender) waitRate(p *partition, es []*entry) bool {
+// reservation, and returns when the slots are due. A limiter that cannot
+// reach Redis is waited out like any other step; only the partition going
+// away gives the claims back.
+func (s *Sender) waitRate(p *partition, es []*entry) (due time.Time, ok bool) {
 	live := liveOf(es)
 	if s.lim == nil || len(live) == 0 {
-		return len(live) > 0
+		return s.clk.Now(), len(live) > 0
 	}
-	err := s.infra(p.ctx, "rate_limit", func(ctx context.Context) error {
-		waited, err := s.lim.WaitN(ctx, len(live))
+	if err := s.reserve(p, len(live)); err != nil {
+		s.releaseUnsent(live)
+		return time.Time{}, false
+	}
+	return s.clk.Now(), true
+}
+
+func (s *Sender) reserve(p *partition, n int) error {
+	return s.infra(p.ctx, "rate_limit", func(ctx context.Context) error {
+		waited, err := s.lim.WaitN(ctx, n)
 		s.m.rateWait.Observe(waited.Seconds())
 		return err
 	})
-	if err != nil {
+}
+
+// onTime keeps the rate's slots honest after arming: when the arm round
+// trip took longer than the limiter allows a slot to be late (a Redis stall,
+// a starved process), sending now would put the late slots on top of the
+// next ones, a burst above the rate. The slots are given up and reserved
+// again (the armed keys wait; nothing was written).
+func (s *Sender) onTime(p *partition, es []*entry, due time.Time) bool {
+	if s.lim == nil || s.clk.Now().Sub(due) <= s.lim.MaxLate() {
+		return true
+	}
+	live := liveOf(es)
+	s.m.rateRetaken.Inc()
+	if err := s.reserve(p, len(live)); err != nil {
 		s.releaseUnsent(live)
 		return false
 	}
@@ -210,7 +233,7 @@ func (s *Sender) sent(e *entry, msgID string) {
 		}
 		s.m.count(outSent)
 		s.gate.sent(e.j)
-		e.recs = append(e.recs, s.ledgerRecord(e.j, ledger.Sent, msgID, ""))
+		e.recs = append(e.recs, s.entryLedger(e, ledger.Sent, msgID, ""))
 	})
 }
 
@@ -256,7 +279,7 @@ func (s *Sender) failed(e *entry, sendErr error) {
 		s.setMark(e, fence.OpFailed, "", reason, func(error) {
 			s.m.count(outFailed)
 			s.m.dlq.WithLabelValues(retry.ReasonPermanent).Inc()
-			e.recs = append(e.recs, s.ledgerRecord(e.j, ledger.Failed, "", reason), s.dlqRecord(e.r, e.j, attempt, retry.ReasonPermanent, class, reason))
+			e.recs = append(e.recs, s.entryLedger(e, ledger.Failed, "", reason), s.dlqRecord(e.r, e.j, attempt, retry.ReasonPermanent, class, reason))
 		})
 
 	default: // ambiguous
@@ -277,7 +300,7 @@ func (s *Sender) ambiguous(e *entry, attempt int, class retry.Class, reason stri
 				return
 			}
 			s.m.count(outAmbiguous)
-			e.recs = append(e.recs, s.ledgerRecord(e.j, ledger.Ambiguous, "", reason))
+			e.recs = append(e.recs, s.entryLedger(e, ledger.Ambiguous, "", reason))
 			if s.cfg.ResolveAfter > 0 {
 				e.recs = append(e.recs, s.retryRecords(e.r, e.j, attempt, class, "awaiting its SES event: "+reason)[0])
 			}
@@ -328,7 +351,7 @@ func (s *Sender) deadLetter(e *entry, attempt int, why string, class retry.Class
 	s.setMark(e, fence.OpDeadLettered, "", why, func(error) {
 		s.m.count(outDeadLettered)
 		s.m.dlq.WithLabelValues(why).Inc()
-		e.recs = append(e.recs, s.ledgerRecord(e.j, ledger.DeadLettered, "", why+": "+reason), s.dlqRecord(e.r, e.j, attempt, why, class, reason))
+		e.recs = append(e.recs, s.entryLedger(e, ledger.DeadLettered, "", why+": "+reason), s.dlqRecord(e.r, e.j, attempt, why, class, reason))
 	})
 }
 

@@ -22,6 +22,19 @@ func (s *Sender) ledgerRecord(j *job.Job, st ledger.State, msgID, reason string)
 	return r
 }
 
+// entryLedger is ledgerRecord for a batch entry: it names the attempt (the
+// fence token, also the attempt EmailTag) that SES events refer to.
+func (s *Sender) entryLedger(e *entry, st ledger.State, msgID, reason string) *kgo.Record {
+	r, err := ledger.Record(s.cfg.Topics.Ledger(), ledger.Entry{
+		Campaign: e.j.Campaign, UserID: e.j.UserID, State: st, At: s.clk.Now().UTC(),
+		MessageID: msgID, Reason: job.Truncate(reason), Attempt: e.j.Attempt, AttemptID: e.tok,
+	})
+	if err != nil { // an Entry of strings always encodes
+		panic(err)
+	}
+	return r
+}
+
 // ledgerFromFence re-reports a job the fence already settled, so that a
 // ledger write lost in a crash is repaired by the redelivery.
 func (s *Sender) ledgerFromFence(j *job.Job, rec fence.Record) *kgo.Record {
@@ -31,9 +44,14 @@ func (s *Sender) ledgerFromFence(j *job.Job, rec fence.Record) *kgo.Record {
 	default:
 		st = ledger.Ambiguous
 	}
+	reason := rec.Reason
+	if rec.ByEvent && rec.State == fence.Sent {
+		reason = ledger.ReasonSettledByEvent
+	}
 	r, _ := ledger.Record(s.cfg.Topics.Ledger(), ledger.Entry{
 		Campaign: j.Campaign, UserID: j.UserID, State: st, At: rec.At.UTC(),
-		MessageID: rec.MessageID, Reason: rec.Reason, Attempt: j.Attempt,
+		MessageID: rec.MessageID, Reason: reason, Attempt: j.Attempt,
+		AttemptID: rec.Attempt, Fact: string(rec.Fact),
 	})
 	return r
 }

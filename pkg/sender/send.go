@@ -77,7 +77,7 @@ func message(j *job.Job, hashKey []byte, attempt string) ses.Message {
 	if attempt != "" {
 		tags["attempt"] = attempt
 	}
-	if ref, err := pseudonym.SealUserRef(hashKey, j.UserID); err == nil {
+	if ref, err := pseudonym.SealUserRef(hashKey, userRef(j)); err == nil {
 		tags["user_ref"] = ref
 	}
 	return ses.Message{
@@ -88,3 +88,13 @@ func message(j *job.Job, hashKey []byte, attempt string) ses.Message {
 
 // errShortBulkReply is the error of an entry SES's bulk reply left out.
 var errShortBulkReply = errors.New("SendBulkEmail answered fewer results than entries: not sent")
+
+// userRef is what the user_ref tag seals: the user id, and the campaign too
+// when SES's tag charset would alter the campaign tag (a campaign id with a
+// dot), so that `sender reconcile` still finds the fence key.
+func userRef(j *job.Job) string {
+	if ses.TagValue(j.Campaign) != j.Campaign {
+		return j.Campaign + pseudonym.RefSeparator + j.UserID
+	}
+	return j.UserID
+}

@@ -26,28 +26,42 @@ type seqResult struct {
 
 type rawResult struct {
 	Concurrency int
-	Users       int
-	Stats       rateStats
-	Client      usage // the client process
+	// Bulk is the recipients per call: 0 for SendEmail, else SendBulkEmail
+	// with this many entries.
+	Bulk   int
+	Users  int
+	Stats  rateStats
+	Client usage // the client process
 }
 
-// baselines runs (a) the conventional sequential loop and (b) a bare
-// concurrent SES client at each total concurrency of the end-to-end runs,
-// against the same kind of fake SES.
+// baselines runs (a) the conventional sequential loop, (b) a bare
+// concurrent SendEmail client at each total concurrency of the per-user
+// end-to-end runs (senders × --concurrency), and (c) a bare concurrent
+// SendBulkEmail client, 50 recipients a call: the ceiling of the batched
+// path. All against the same kind of fake SES.
 func (b *bench) baselines(ctx context.Context, senderCounts []int) error {
 	if err := b.sequential(ctx); err != nil {
 		return fmt.Errorf("sequential loop: %w", err)
 	}
 	seen := map[int]bool{}
+	most := 0
 	for _, n := range senderCounts {
+		most = max(most, n)
 		c := n * b.o.concurrency
 		if seen[c] {
 			continue
 		}
 		seen[c] = true
-		if err := b.raw(ctx, c); err != nil {
+		if err := b.raw(ctx, c, 0); err != nil {
 			return fmt.Errorf("raw client at concurrency %d: %w", c, err)
 		}
+	}
+	bc := b.o.rawBulkConc
+	if bc <= 0 {
+		bc = most * b.o.batchConc
+	}
+	if err := b.raw(ctx, bc, ses.MaxBulkEntries); err != nil {
+		return fmt.Errorf("raw SendBulkEmail client at concurrency %d: %w", bc, err)
 	}
 	return nil
 }
@@ -86,30 +100,38 @@ func (b *bench) sequential(ctx context.Context) error {
 	return nil
 }
 
-// raw runs the raw-client worker (this binary, "raw") against a fresh fake.
-func (b *bench) raw(ctx context.Context, conc int) error {
-	r, err := b.rawRun(ctx, conc, b.o.rawUsers, "")
+// raw runs the raw-client worker (this binary, "raw") against a fresh
+// fake: SendEmail (bulk 0) or SendBulkEmail of bulk recipients a call.
+func (b *bench) raw(ctx context.Context, conc, bulk int) error {
+	r, err := b.rawRun(ctx, conc, bulk, b.o.rawUsers, "")
 	if err != nil {
 		return err
 	}
 	b.res.Raw = append(b.res.Raw, *r)
-	logf("raw client, concurrency %d: %.0f emails/s, %.1f µs CPU/email in the client", conc, r.Stats.Avg, float64(r.Client.CPU.Nanoseconds())/float64(r.Users)/1e3)
+	logf("raw %s client, concurrency %d: %.0f emails/s, %.1f µs CPU/email in the client", r.api(), conc, r.Stats.Avg, float64(r.Client.CPU.Nanoseconds())/float64(r.Users)/1e3)
 	return nil
+}
+
+func (r rawResult) api() string {
+	if r.Bulk > 0 {
+		return fmt.Sprintf("SendBulkEmail (%d a call)", r.Bulk)
+	}
+	return "SendEmail"
 }
 
 // rawRun runs the raw-client worker once; profile, if set, is where it
 // writes a CPU profile.
-func (b *bench) rawRun(ctx context.Context, conc, users int, profile string) (*rawResult, error) {
+func (b *bench) rawRun(ctx context.Context, conc, bulk, users int, profile string) (*rawResult, error) {
 	f, err := newFake(b.o.latency, users, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.close()
-	args := []string{"raw", "--url", f.srv.URL(), "--users", strconv.Itoa(users), "--concurrency", strconv.Itoa(conc)}
+	args := []string{"raw", "--url", f.srv.URL(), "--users", strconv.Itoa(users), "--concurrency", strconv.Itoa(conc), "--bulk", strconv.Itoa(bulk)}
 	if profile != "" {
 		args = append(args, "--cpuprofile", profile)
 	}
-	p, err := startProc("raw", b.self, args, b.goEnv(), b.logPath("raw"+strconv.Itoa(conc), "client"))
+	p, err := startProc("raw", b.self, args, b.goEnv(), b.logPath(fmt.Sprintf("raw%d-b%d", conc, bulk), "client"))
 	if err != nil {
 		return nil, err
 	}
@@ -121,16 +143,18 @@ func (b *bench) rawRun(ctx context.Context, conc, users int, profile string) (*r
 	if got := f.accepted(); got != users {
 		return nil, fmt.Errorf("fake accepted %d of %d", got, users)
 	}
-	return &rawResult{Concurrency: conc, Users: users, Stats: statsOf(f.rec.times()), Client: p.use}, nil
+	return &rawResult{Concurrency: conc, Bulk: bulk, Users: users, Stats: statsOf(f.rec.times()), Client: p.use}, nil
 }
 
 // rawMain is the raw-client worker: conc goroutines send users emails
-// through pkg/ses (the SDK, as the sender uses it), nothing else.
+// through pkg/ses (the SDK, as the sender uses it), nothing else: one
+// SendEmail each, or (--bulk n) SendBulkEmail calls of n recipients.
 func rawMain(args []string) error {
 	fs := flag.NewFlagSet("raw", flag.ContinueOnError)
 	url := fs.String("url", "", "fake SES URL")
 	users := fs.Int("users", 10000, "emails to send")
-	conc := fs.Int("concurrency", 256, "concurrent sends")
+	conc := fs.Int("concurrency", 256, "concurrent calls")
+	bulk := fs.Int("bulk", 0, "recipients per SendBulkEmail call (0: SendEmail)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile here")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -150,6 +174,7 @@ func rawMain(args []string) error {
 	if err != nil {
 		return err
 	}
+	step := max(*bulk, 1)
 	var next atomic.Int64
 	var firstErr error
 	var once sync.Once
@@ -157,11 +182,17 @@ func rawMain(args []string) error {
 	for range *conc {
 		wg.Go(func() {
 			for {
-				i := int(next.Add(1) - 1)
+				i := int(next.Add(int64(step)) - int64(step))
 				if i >= *users {
 					return
 				}
-				if _, err := cl.Send(ctx, message(i)); err != nil {
+				var err error
+				if *bulk > 0 {
+					err = sendBulk(ctx, cl, i, min(i+step, *users))
+				} else {
+					_, err = cl.Send(ctx, message(i))
+				}
+				if err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}
@@ -170,4 +201,24 @@ func rawMain(args []string) error {
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// sendBulk sends users [from, to) in one SendBulkEmail: the emails of
+// message(i) as entries of one call, as the sender builds a batch.
+func sendBulk(ctx context.Context, cl *ses.Client, from, to int) error {
+	m := ses.BulkMessage{From: fromAddr, Template: templateName, Entries: make([]ses.BulkEntry, 0, to-from)}
+	for i := from; i < to; i++ {
+		one := message(i)
+		m.Entries = append(m.Entries, ses.BulkEntry{To: one.To, TemplateData: one.TemplateData, Headers: one.Headers, Tags: one.Tags})
+	}
+	res, err := cl.SendBulk(ctx, m)
+	if err != nil {
+		return err
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			return fmt.Errorf("bulk entry %d (user %d): %w", i, from+i, r.Err)
+		}
+	}
+	return nil
 }

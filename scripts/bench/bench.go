@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,8 +12,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sendonce/sendonce/pkg/kafka"
+	"github.com/sendonce/sendonce/pkg/producer"
 	"github.com/sendonce/sendonce/pkg/retry"
 )
 
@@ -47,8 +50,11 @@ func (b *bench) all(ctx context.Context) error {
 	phase("publish", b.o.skipPublish, b.publish)
 	phase("athena from S3", b.o.skipAthena, b.athena)
 	counts, _ := b.o.senderCounts()
+	batches, _ := b.o.batchList()
 	for _, n := range counts {
-		phase(fmt.Sprintf("end to end, %d sender(s)", n), b.o.skipE2E, func(ctx context.Context) error { return b.endToEnd(ctx, n) })
+		for _, bs := range batches {
+			phase(fmt.Sprintf("end to end, %d sender(s), batch %d", n, bs), b.o.skipE2E, func(ctx context.Context) error { return b.endToEnd(ctx, n, bs) })
+		}
 	}
 	phase("baselines", b.o.skipBaselines, func(ctx context.Context) error { return b.baselines(ctx, counts) })
 	phase("rate precision", b.o.skipRate, b.ratePrecision)
@@ -105,10 +111,14 @@ func (b *bench) env(prefix, sesURL, metricsAddr string) []string {
 
 // goEnv is the Go runtime settings of every measured process.
 func (b *bench) goEnv() []string {
-	if b.o.gogc == "" {
-		return nil
+	var env []string
+	if b.o.gogc != "" {
+		env = append(env, "GOGC="+b.o.gogc)
 	}
-	return []string{"GOGC=" + b.o.gogc}
+	if b.o.gomemlimit != "" {
+		env = append(env, "GOMEMLIMIT="+b.o.gomemlimit)
+	}
+	return env
 }
 
 func (b *bench) bin(name string) string { return filepath.Join(b.o.bin, name) }
@@ -176,7 +186,20 @@ func (b *bench) createTopics(ctx context.Context, prefix, tiers string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	return kafka.EnsureTopics(ctx, b.in.kcl, kafka.Layout{Topics: kafka.Topics{Prefix: prefix}, Partitions: int32(b.o.partitions), ReplicationFactor: -1, Tiers: t}, slog.New(slog.DiscardHandler))
+	if err := kafka.EnsureTopics(ctx, b.in.kcl, kafka.Layout{Topics: kafka.Topics{Prefix: prefix}, Partitions: int32(b.o.partitions), ReplicationFactor: -1, Tiers: t}, slog.New(slog.DiscardHandler)); err != nil {
+		return err
+	}
+	// The producer's membership topic too: a producer that creates it
+	// and writes to it at once can be told UNKNOWN_TOPIC_OR_PARTITION by a
+	// busy broker, and fail the run.
+	resp, err := b.in.adm.CreateTopic(ctx, int32(b.o.partitions), -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact,delete")}, producer.MembersTopic(kafka.Topics{Prefix: prefix}))
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("creating the members topic: %w", err)
+	}
+	return nil
 }
 
 // outcomes sums sendonce_sender_jobs_total over the senders, by outcome.

@@ -27,7 +27,12 @@ type snapshot struct {
 
 func (b *bench) snap(ctx context.Context) snapshot {
 	s := snapshot{at: time.Now(), self: selfCPU()}
-	s.kafka, s.redis = b.in.serviceCPU()
+	s.kafka, _ = b.in.serviceCPU()
+	// Redis's own account of its CPU (INFO CPU), as Redis reports it
+	// wherever it runs.
+	if d, err := b.in.redisCPU(ctx); err == nil {
+		s.redis = d
+	}
 	s.busy, s.total = machineBusy()
 	s.redisMem, _ = b.in.redisMemory(ctx)
 	s.redisKeys = b.in.redisKeys(ctx)
@@ -53,9 +58,12 @@ func between(a, z snapshot) window {
 
 type e2eResult struct {
 	Senders, Concurrency int
-	Users, Accepted      int
-	Duplicates           int
-	Stats                rateStats
+	// Batch is the senders' --batch-size (0: the sender's default, not
+	// given).
+	Batch           int
+	Users, Accepted int
+	Duplicates      int
+	Stats           rateStats
 	// Publish is the producer's own run; Total is from the producer's start
 	// to the last acceptance.
 	Publish   usage
@@ -102,24 +110,38 @@ func (r e2eResult) perEmail(d time.Duration) time.Duration {
 	return d / time.Duration(r.Accepted)
 }
 
-// endToEnd: n senders (and a retrier) wait on a fresh prefix; the producer
-// publishes the users; the run ends when the fake SES accepted every email.
-func (b *bench) endToEnd(ctx context.Context, n int) error {
+// endToEnd: n senders (and a retrier) with --batch-size batch wait on a
+// fresh prefix; the producer publishes the users; the run ends when the
+// fake SES accepted every email.
+func (b *bench) endToEnd(ctx context.Context, n, batch int) error {
 	users := b.o.usersE2E
 	csv, err := usersCSV(b.o.out, users)
 	if err != nil {
 		return err
 	}
+	conc := b.o.concurrencyFor(batch)
+	// '0'+n for the per-user path (as before batches), 'b'+n for batches.
+	pc := byte('0' + n%10)
+	if batch > 1 {
+		pc = byte('b' + n%10)
+	}
 	r, err := b.pipeline(ctx, pipelineRun{
-		phase: fmt.Sprintf("e2e%d", n), prefixChar: byte('0' + n%10), users: users, csv: csv, senders: n,
-		senderArgs: []string{"--concurrency", strconv.Itoa(b.o.concurrency), "--max-send-rate", fmt.Sprint(b.o.maxRate), "--partitions", strconv.Itoa(b.o.partitions)},
+		phase: fmt.Sprintf("e2e%d-b%d", n, batch), prefixChar: pc, users: users, csv: csv, senders: n,
+		senderArgs: senderRunArgs(conc, batch, b.o.maxRate, b.o.partitions),
 	})
 	if r != nil {
-		r.Concurrency = b.o.concurrency
+		r.Concurrency, r.Batch = conc, batch
 		b.res.E2E = append(b.res.E2E, *r)
-		logf("e2e %d sender(s): %d emails, %.0f emails/s, %.1f µs CPU/email (sendonce), dups %d", n, r.Accepted, r.Stats.Avg, float64(r.perEmail(r.sendonceCPU()).Nanoseconds())/1e3, r.Duplicates)
+		logf("e2e %d sender(s), batch %d, concurrency %d: %d emails, %.0f emails/s, %.1f µs CPU/email (sendonce), Redis %.1f µs/email, dups %d",
+			n, batch, conc, r.Accepted, r.Stats.Avg, float64(r.perEmail(r.sendonceCPU()).Nanoseconds())/1e3, float64(r.perEmail(r.Win.Redis).Nanoseconds())/1e3, r.Duplicates)
 	}
 	return err
+}
+
+// senderRunArgs are the flags of `sender run` in the end-to-end and
+// profiled runs.
+func senderRunArgs(conc, batch int, maxRate float64, partitions int) []string {
+	return []string{"--concurrency", strconv.Itoa(conc), "--batch-size", strconv.Itoa(batch), "--max-send-rate", fmt.Sprint(maxRate), "--partitions", strconv.Itoa(partitions)}
 }
 
 type pipelineRun struct {

@@ -20,13 +20,17 @@ type machine struct {
 	Redis    string
 	Load     string // /proc/loadavg at the start
 	Commit   string
+	RedisUse string // which Redis the phases used
 }
 
 func (m machine) oneLine() string {
 	return fmt.Sprintf("%d × %s, %.0f GiB, %s, Kafka %s, Redis %s, load %s", m.CPUs, m.CPUModel, m.MemGiB, m.Go, m.Kafka, m.Redis, m.Load)
 }
 
-func describeMachine(ctx context.Context, in *infra, root string) machine {
+// describeMachine describes this machine, the services and the commit
+// of root (the checkout the binaries were built from; svcRoot runs the
+// services).
+func describeMachine(ctx context.Context, in *infra, root, svcRoot string) machine {
 	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), CPUModel: "unknown", Kafka: "unknown", Redis: "unknown"}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -55,7 +59,7 @@ func describeMachine(ctx context.Context, in *infra, root string) machine {
 		m.Go = strings.TrimPrefix(strings.TrimSpace(string(out)), "go version ")
 	}
 	// The broker runs from the jars scripts/services.sh fetched.
-	if jars, _ := filepath.Glob(filepath.Join(root, ".cache/kafka/libs/kafka_2.13-*.jar")); len(jars) > 0 {
+	if jars, _ := filepath.Glob(filepath.Join(svcRoot, ".cache/kafka/libs/kafka_2.13-*.jar")); len(jars) > 0 {
 		v := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(jars[0]), "kafka_2.13-"), ".jar")
 		m.Kafka = v + " (KRaft, one node)"
 	}
@@ -68,6 +72,10 @@ func describeMachine(ctx context.Context, in *infra, root string) machine {
 	}
 	if out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		m.Commit = strings.TrimSpace(string(out))
+		// Uncommitted changes to Go files are in the binaries too.
+		if st, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", "*.go").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+			m.Commit += " with uncommitted changes"
+		}
 	}
 	return m
 }

@@ -34,7 +34,10 @@ type options struct {
 	usersPublish int
 	usersE2E     int
 	senders      string
+	batchSizes   string
 	concurrency  int
+	batchConc    int
+	rawBulkConc  int
 	maxRate      float64
 	latency      time.Duration
 	partitions   int
@@ -58,12 +61,19 @@ type options struct {
 
 	skipPublish, skipE2E, skipBaselines, skipRate, skipMicro, skipProfile, skipMemory bool
 
-	gogc string
+	gogc       string
+	gomemlimit string
+	// sharedRedis: the phases use REDIS_URL itself instead of a private
+	// redis-server of the bench's own.
+	sharedRedis bool
 
-	bin  string
-	out  string
-	doc  string
-	keep bool
+	bin string
+	// servicesRoot is the checkout whose scripts/services.sh runs the
+	// shared services (its .cache holds their pid files and Kafka's jars).
+	servicesRoot string
+	out          string
+	doc          string
+	keep         bool
 }
 
 func parseFlags(args []string) (options, error) {
@@ -72,8 +82,11 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.quick, "quick", false, "a small run (~2 min): fewer users, one sender count, short micro-benchmarks, no profile, no doc update")
 	fs.IntVar(&o.usersPublish, "users-publish", 1_000_000, "users in the publish benchmark")
 	fs.IntVar(&o.usersE2E, "users-e2e", 200_000, "users in each end-to-end run")
-	fs.StringVar(&o.senders, "senders", "1,2", "comma-separated sender process counts, one end-to-end run each")
-	fs.IntVar(&o.concurrency, "concurrency", 256, "--concurrency of each sender")
+	fs.StringVar(&o.senders, "senders", "2", "comma-separated sender process counts, one end-to-end run each (per batch size)")
+	fs.StringVar(&o.batchSizes, "batch-sizes", "50,1", "comma-separated --batch-size values, one end-to-end run each (per sender count): 50 is the batched path, 1 the per-user SendEmail path")
+	fs.IntVar(&o.concurrency, "concurrency", 256, "--concurrency (SES calls in flight) of each sender on the batch-size-1 path; the bare SendEmail client runs at senders × this")
+	fs.IntVar(&o.batchConc, "batch-concurrency", 64, "--concurrency of each sender on a batched path (each call carries up to --batch-size recipients; 64 is the sender's default)")
+	fs.IntVar(&o.rawBulkConc, "raw-bulk-concurrency", 0, "calls in flight of the bare SendBulkEmail client (0: the largest sender count × --batch-concurrency)")
 	fs.Float64Var(&o.maxRate, "max-send-rate", 100_000, "--max-send-rate of the end-to-end runs (high: the limiter is not the cap)")
 	fs.DurationVar(&o.latency, "latency", 20*time.Millisecond, "latency of the fake SES's SendEmail answer")
 	fs.IntVar(&o.partitions, "partitions", 12, "partitions of the jobs topic")
@@ -101,7 +114,10 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.skipMemory, "skip-memory", false, "skip the fence memory measurement on a private Redis")
 	fs.BoolVar(&o.skipProfile, "skip-profile", false, "skip the profiled sender run")
 	fs.StringVar(&o.gogc, "gogc", "", "GOGC of every sendonce process and raw client (empty: Go's default, 100)")
+	fs.StringVar(&o.gomemlimit, "gomemlimit", "", "GOMEMLIMIT of every sendonce process and raw client, e.g. 200MiB (empty: none)")
+	fs.BoolVar(&o.sharedRedis, "shared-redis", false, "run the phases on REDIS_URL itself (shared with tests: its CPU then includes theirs) instead of a private redis-server started like scripts/services.sh's (AOF on, no RDB)")
 	fs.StringVar(&o.bin, "bin", "bin", "directory of the producer, sender and retrier binaries (make build)")
+	fs.StringVar(&o.servicesRoot, "services-root", "", "checkout whose scripts/services.sh runs the services, for their pid files and versions (empty: this directory; set it when benchmarking a clean export or worktree)")
 	fs.StringVar(&o.out, "out", ".cache/bench", "directory of the CSVs, logs, profiles and results")
 	fs.StringVar(&o.doc, "doc", "docs/BENCHMARKS.md", "document whose generated-results section is rewritten (empty: none; --quick: none unless given)")
 	fs.BoolVar(&o.keep, "keep", false, "keep each phase's topics and Redis keys")
@@ -133,7 +149,31 @@ func parseFlags(args []string) (options, error) {
 	if _, err := o.senderCounts(); err != nil {
 		return o, err
 	}
+	if _, err := o.batchList(); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// batchList is --batch-sizes.
+func (o options) batchList() ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(o.batchSizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 50 {
+			return nil, fmt.Errorf("--batch-sizes: want sizes within 1..50 like 50,1 (got %q)", o.batchSizes)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// concurrencyFor is the senders' --concurrency on the path of batch size n.
+func (o options) concurrencyFor(batch int) int {
+	if batch > 1 {
+		return o.batchConc
+	}
+	return o.concurrency
 }
 
 func (o options) senderCounts() ([]int, error) {
@@ -200,20 +240,34 @@ func run(ctx context.Context, o options) error {
 			_ = os.Setenv(k, v)
 		}
 	}
-	in, err := newInfra(root, brokers, redisURL)
+	if err := os.MkdirAll(filepath.Join(o.out, "logs"), 0o755); err != nil {
+		return err
+	}
+	redisNote := "shared (REDIS_URL)"
+	if !o.sharedRedis {
+		pr, err := startPrivateRedis(ctx, filepath.Join(o.out, "redis"), filepath.Join(o.out, "logs", "redis.log"))
+		if err != nil {
+			return err
+		}
+		defer pr.stop()
+		redisURL, redisNote = pr.url, "private redis-server "+pr.addr+" (AOF everysec, like scripts/services.sh)"
+	}
+	svcRoot := root
+	if o.servicesRoot != "" {
+		svcRoot = o.servicesRoot
+	}
+	in, err := newInfra(svcRoot, brokers, redisURL)
 	if err != nil {
 		return err
 	}
 	defer in.close()
-	if err := os.MkdirAll(filepath.Join(o.out, "logs"), 0o755); err != nil {
-		return err
-	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	b := &bench{o: o, in: in, root: root, self: self, runID: time.Now().Format("0102-150405"), tag: randomTag(), started: time.Now()}
-	b.res.Machine = describeMachine(ctx, in, root)
+	b.res.Machine = describeMachine(ctx, in, root, svcRoot)
+	b.res.Machine.RedisUse = redisNote
 	logf("run %s: %s; logs in %s/logs", b.runID, b.res.Machine.oneLine(), o.out)
 	return b.all(ctx)
 }

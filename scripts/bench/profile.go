@@ -7,9 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sendonce/sendonce/pkg/ses"
 )
 
 type profileResult struct {
@@ -32,9 +33,10 @@ type share struct {
 	Pct  float64
 }
 
-// profile runs one end-to-end pass with a single sender built from the same
-// packages as bin/sender but with a CPU profile, and keeps the profile's
-// top functions.
+// profile runs one end-to-end pass of the batched path (--batch-size 50)
+// with a single sender built from the same packages as bin/sender but with
+// a CPU profile, and keeps the profile's top functions; then the bare
+// SendBulkEmail client, profiled the same way.
 func (b *bench) profile(ctx context.Context) error {
 	users := b.o.profileUsers
 	csv, err := usersCSV(b.o.out, users)
@@ -47,12 +49,12 @@ func (b *bench) profile(ctx context.Context) error {
 	}
 	r, err := b.pipeline(ctx, pipelineRun{
 		phase: "profile", prefixChar: 'p', users: users, csv: csv, senders: 1, profile: prof,
-		senderArgs: []string{"--concurrency", strconv.Itoa(b.o.concurrency), "--max-send-rate", fmt.Sprint(b.o.maxRate), "--partitions", strconv.Itoa(b.o.partitions)},
+		senderArgs: senderRunArgs(b.o.batchConc, ses.MaxBulkEntries, b.o.maxRate, b.o.partitions),
 	})
 	if err != nil {
 		return err
 	}
-	r.Concurrency = b.o.concurrency
+	r.Concurrency, r.Batch = b.o.batchConc, ses.MaxBulkEntries
 	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount", "35", b.self, prof).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("go tool pprof: %v: %s", err, out)
@@ -75,7 +77,7 @@ func (b *bench) profile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pr.Raw, err = b.rawRun(ctx, b.o.concurrency, users, rawProf)
+	pr.Raw, err = b.rawRun(ctx, b.o.batchConc, ses.MaxBulkEntries, users, rawProf)
 	if err != nil {
 		return fmt.Errorf("profiled raw client: %w", err)
 	}
@@ -89,16 +91,18 @@ func (b *bench) profile(ctx context.Context) error {
 }
 
 // profileRoots name the parts of a sender's CPU: the samples whose stack
-// has a frame matching the regexp (pprof -focus). The last two overlap the
-// others.
+// has a frame matching the regexp (pprof -focus). Those marked
+// (overlapping) overlap the others.
 var profileRoots = []struct{ name, focus string }{
-	{"SES SendEmail: AWS SDK call in the job goroutine", `sendonce/pkg/ses\.\(\*Client\)\.Send$`},
-	{"SES SendEmail: net/http connection goroutines", `net/http\.\(\*persistConn\)\.(readLoop|writeLoop)$`},
-	{"fence Claim + Arm + MarkSent (3 EVALSHA round trips)", `sendonce/pkg/fence\.\(\*Fence\)\.call$`},
-	{"rate limiter Wait (1 EVALSHA round trip)", `sendonce/pkg/ratelimit\.\(\*Limiter\)\.Wait$`},
-	{"ledger record (ProduceSync)", `sendonce/pkg/sender\.\(\*Sender\)\.emit`},
+	{"SES call (SendBulkEmail, or SendEmail): AWS SDK in the batch's goroutine", `sendonce/pkg/ses\.\(\*Client\)\.(Send|SendBulk)$`},
+	{"SES request building (entries, tags, user hash and reference)", `sendonce/pkg/sender\.\(\*Sender\)\.message$`},
+	{"SES call: net/http connection goroutines", `net/http\.\(\*persistConn\)\.(readLoop|writeLoop)$`},
+	{"fence ClaimBatchWith + ArmBatch + MarkBatch (3 EVALSHA a batch)", `sendonce/pkg/fence\.\(\*Fence\)\.call$`},
+	{"rate limiter WaitN (1 EVALSHA a batch)", `sendonce/pkg/ratelimit\.\(\*Limiter\)\.WaitN?$`},
+	{"ledger records (one ProduceSync a batch)", `sendonce/pkg/sender\.\(\*Sender\)\.emit`},
 	{"job decode", `sendonce/pkg/job\.Decode$`},
 	{"Kafka client goroutines (fetch, produce, connections)", `franz-go/pkg/kgo\.\(\*(brokerCxn|source|sink|recBuf|producer|consumer)\)`},
+	{"(overlapping) the batch pipeline, every step (claim → produce)", `sendonce/pkg/sender\.\(\*Sender\)\.pipeline$`},
 	{"Go scheduler (idle/runnable search)", `^runtime\.(schedule|findRunnable)$`},
 	{"Go GC background marking", `^runtime\.gcBgMarkWorker$`},
 	{"(overlapping) write(2) syscalls", `^syscall\.write$`},

@@ -29,7 +29,10 @@ func profiledSenderMain(args []string) error {
 	cfg := sender.DefaultConfig()
 	config.RegisterCommon(fs, &common, ":9090")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile here")
-	fs.IntVar(&cfg.Concurrency, "concurrency", 64, "in-flight sends per instance")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 64, "SES calls in flight per instance")
+	fs.IntVar(&cfg.BatchSize, "batch-size", sender.DefaultBatchSize, "recipients per SES call")
+	fs.DurationVar(&cfg.BatchLinger, "batch-linger", sender.DefaultBatchLinger, "how long a batch that is not full waits")
+	buckets := fs.Int("fence-buckets", fence.DefaultBuckets, "Redis hashes per fence shard")
 	fs.Float64Var(&cfg.MaxSendRate, "max-send-rate", 0, "emails per second shared by all senders")
 	partitions := fs.Int("partitions", 12, "partitions of created topics")
 	if err := config.Parse(fs, args, nil); err != nil {
@@ -56,8 +59,12 @@ func profiledSenderMain(args []string) error {
 		return err
 	}
 	defer rdb.Close()
-	fnc, err := fence.New(rdb, fence.Config{Prefix: common.TopicPrefix, Timeout: common.RedisTimeout, OnAbandoned: cfg.OnAmbiguous}, nil)
+	// As sender/main.go: the fence's shards follow the partitions.
+	fnc, err := fence.New(rdb, fence.Config{Prefix: common.TopicPrefix, Timeout: common.RedisTimeout, OnAbandoned: cfg.OnAmbiguous, Shards: *partitions, Buckets: *buckets}, nil)
 	if err != nil {
+		return err
+	}
+	if _, err := fnc.Establish(ctx); err != nil {
 		return err
 	}
 	lim, err := ratelimit.New(rdb, ratelimit.Config{Key: common.TopicPrefix + ":rate", Rate: cfg.MaxSendRate, Timeout: common.RedisTimeout}, nil)

@@ -217,6 +217,17 @@ func (s *services) outcomes() map[string]float64 {
 	return out
 }
 
+// sendersCPU is the CPU the running senders used so far (/proc).
+func (s *services) sendersCPU() time.Duration {
+	var t time.Duration
+	for _, p := range s.senders {
+		if d, err := procCPU(p.cmd.Process.Pid); err == nil {
+			t += d
+		}
+	}
+	return t
+}
+
 // trimLabel returns the value of label name in `a="x",b="y"`.
 func trimLabel(labels, name string) string {
 	for _, part := range strings.Split(labels, ",") {

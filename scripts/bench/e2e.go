@@ -69,13 +69,19 @@ type e2eResult struct {
 	Publish   usage
 	Total     time.Duration
 	SenderUse []usage
-	Retrier   usage
-	Win       window
+	// SendersBusy is the senders' CPU from the producer's start to the
+	// last acceptance: their start-up and drain left out.
+	SendersBusy time.Duration
+	Retrier     usage
+	Win         window
 	// RedisSampled is the mean MEMORY USAGE of fence keys.
 	RedisSampled float64
 	Outcomes     map[string]float64
 	Throttles    int    // answered by the fake
 	Timeline     string // CSV of SendEmail calls per 100 ms
+	// TopicBytes is the size on disk of each of the phase's topics at the
+	// end (by the name after the prefix: jobs, ledger, members, ...).
+	TopicBytes map[string]int64
 }
 
 func (r e2eResult) sendonceCPU() time.Duration {
@@ -179,6 +185,7 @@ func (b *bench) pipeline(ctx context.Context, pr pipelineRun) (*e2eResult, error
 		return nil, err
 	}
 	pubStart := time.Since(f.rec.start)
+	busy0 := svc.sendersCPU()
 	r.Publish, err = b.publishJobs(ctx, pr.phase, prefix, pr.csv, campaignID, f.srv.URL())
 	if err != nil {
 		_, _, _ = svc.stop()
@@ -189,6 +196,7 @@ func (b *bench) pipeline(ctx context.Context, pr pipelineRun) (*e2eResult, error
 		deadline = 2*time.Minute + time.Duration(float64(pr.users)/float64(pr.rateLimit)*1.5*float64(time.Second))
 	}
 	werr := waitAccepted(ctx, f, pr.users, svc, deadline)
+	r.SendersBusy = svc.sendersCPU() - busy0
 	// The senders count an email after SES answered and the fence recorded
 	// it: give the last ones a moment before reading their metrics.
 	for end := time.Now().Add(5 * time.Second); ; {
@@ -221,6 +229,7 @@ func (b *bench) pipeline(ctx context.Context, pr pipelineRun) (*e2eResult, error
 		r.Total = ts[len(ts)-1] - pubStart
 	}
 	r.RedisSampled, _, _ = b.in.sampleMemory(ctx, prefix+":f:*", 2000)
+	r.TopicBytes = b.in.topicBytes(ctx, prefix)
 	if werr != nil {
 		return r, werr
 	}

@@ -224,3 +224,23 @@ func (in *infra) waitAssigned(ctx context.Context, group, topic string, partitio
 		}
 	}
 }
+
+// topicBytes is the size on the broker's disk of each topic of prefix, by
+// the name after "<prefix>." (nil when the broker does not say).
+func (in *infra) topicBytes(ctx context.Context, prefix string) map[string]int64 {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	all, err := in.adm.DescribeAllLogDirs(ctx, nil)
+	if err != nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for _, dirs := range all {
+		dirs.EachPartition(func(p kadm.DescribedLogDirPartition) {
+			if name, ok := strings.CutPrefix(p.Topic, prefix+"."); ok {
+				out[name] += p.Size
+			}
+		})
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 )
@@ -107,7 +108,8 @@ func (b *bench) rows() []row {
 		rows = append(rows, row{tag + ": emails/s (first→last acceptance)", fmt.Sprintf("%.0f", e.Stats.Avg), t, v})
 		t, v = tgt("≤ 60 µs", cpu <= targetCPU, pctOver(float64(cpu), float64(targetCPU)))
 		rows = append(rows, row{tag + ": CPU per email, sendonce processes", us(cpu), t, v},
-			row{tag + ":   of which senders / producer / retrier", fmt.Sprintf("%s / %s / %s", us(e.perEmail(e.sendersCPU())), us(e.perEmail(e.Publish.CPU)), us(e.perEmail(e.Retrier.CPU))), "", ""})
+			row{tag + ":   of which senders / producer / retrier", fmt.Sprintf("%s / %s / %s", us(e.perEmail(e.sendersCPU())), us(e.perEmail(e.Publish.CPU)), us(e.perEmail(e.Retrier.CPU))), "", ""},
+			row{tag + ":   senders while sending (start-up and drain left out)", us(e.perEmail(e.SendersBusy)), "", ""})
 		t, v = tgt("≤ 25 µs", redisCPU <= targetRedisCPU, pctOver(float64(redisCPU), float64(targetRedisCPU)))
 		rows = append(rows, row{tag + ": Redis CPU per email (INFO used_cpu_sys+user)", us(redisCPU), t, v},
 			row{tag + ": CPU per email, Kafka / fake SES", fmt.Sprintf("%s / %s", us(e.perEmail(e.Win.Kafka)), us(e.perEmail(e.Win.Bench))), "(reported apart)", ""})
@@ -235,6 +237,23 @@ func (b *bench) markdown() string {
 			})
 		}
 		sb.WriteString(mdTable([]string{"senders × calls in flight, path", "users", "emails/s", "publish start → last email", "senders CPU/email", "producer", "retrier", "Kafka", "Redis", "fake SES", "other", "peak RSS/sender", "Redis B/user (Δ used_memory / MEMORY USAGE)", "sent (metrics)", "duplicates"}, er))
+		for _, e := range all {
+			if len(e.TopicBytes) == 0 {
+				continue
+			}
+			names := make([]string, 0, len(e.TopicBytes))
+			for n := range e.TopicBytes {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			var parts []string
+			for _, n := range names {
+				if e.TopicBytes[n] > 0 {
+					parts = append(parts, fmt.Sprintf("%s %.0f B", n, float64(e.TopicBytes[n])/float64(max(e.Users, 1))))
+				}
+			}
+			fmt.Fprintf(&sb, "\nKafka on disk per user at the end of the %d × %d, %s run (log segments as the clients wrote them, compressed): %s.\n", e.Senders, e.Concurrency, e.pathName(), strings.Join(parts, ", "))
+		}
 	}
 	if p := r.Publish; p != nil {
 		fmt.Fprintf(&sb, "\nPublish: %d users, CSV %.0f MiB, wall %.2f s, producer CPU %.2f s (user %.2f, sys %.2f), peak RSS %s; Kafka used %.2f s CPU meanwhile; %d records in the jobs topic.\n",

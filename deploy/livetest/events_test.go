@@ -43,7 +43,9 @@ func newEventsPath(t *testing.T, name string) *eventsPath {
 			t.Setenv(k, v)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// moto is shared by every test of the machine and slows down under
+	// load (a minute was too short once): a generous bound.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	require.NoError(t, err)

@@ -71,6 +71,7 @@ type options struct {
 	// servicesRoot is the checkout whose scripts/services.sh runs the
 	// shared services (its .cache holds their pid files and Kafka's jars).
 	servicesRoot string
+	commit       string
 	out          string
 	doc          string
 	keep         bool
@@ -118,6 +119,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.sharedRedis, "shared-redis", false, "run the phases on REDIS_URL itself (shared with tests: its CPU then includes theirs) instead of a private redis-server started like scripts/services.sh's (AOF on, no RDB)")
 	fs.StringVar(&o.bin, "bin", "bin", "directory of the producer, sender and retrier binaries (make build)")
 	fs.StringVar(&o.servicesRoot, "services-root", "", "checkout whose scripts/services.sh runs the services, for their pid files and versions (empty: this directory; set it when benchmarking a clean export or worktree)")
+	fs.StringVar(&o.commit, "commit", "", "what the binaries were built from, for the report (empty: git HEAD of this directory, marked when it has uncommitted Go changes)")
 	fs.StringVar(&o.out, "out", ".cache/bench", "directory of the CSVs, logs, profiles and results")
 	fs.StringVar(&o.doc, "doc", "docs/BENCHMARKS.md", "document whose generated-results section is rewritten (empty: none; --quick: none unless given)")
 	fs.BoolVar(&o.keep, "keep", false, "keep each phase's topics and Redis keys")
@@ -268,6 +270,9 @@ func run(ctx context.Context, o options) error {
 	b := &bench{o: o, in: in, root: root, self: self, runID: time.Now().Format("0102-150405"), tag: randomTag(), started: time.Now()}
 	b.res.Machine = describeMachine(ctx, in, root, svcRoot)
 	b.res.Machine.RedisUse = redisNote
+	if o.commit != "" {
+		b.res.Machine.Commit = o.commit
+	}
 	logf("run %s: %s; logs in %s/logs", b.runID, b.res.Machine.oneLine(), o.out)
 	return b.all(ctx)
 }

@@ -74,7 +74,8 @@ type e2eResult struct {
 	SendersBusy time.Duration
 	Retrier     usage
 	Win         window
-	// RedisSampled is the mean MEMORY USAGE of fence keys.
+	// RedisSampled is the MEMORY USAGE of every fence key (bucket) of
+	// the run, per user.
 	RedisSampled float64
 	Outcomes     map[string]float64
 	Throttles    int    // answered by the fake
@@ -228,7 +229,9 @@ func (b *bench) pipeline(ctx context.Context, pr pipelineRun) (*e2eResult, error
 	if len(ts) > 0 {
 		r.Total = ts[len(ts)-1] - pubStart
 	}
-	r.RedisSampled, _, _ = b.in.sampleMemory(ctx, prefix+":f:*", 2000)
+	if mean, n, err := b.in.sampleMemory(ctx, prefix+":f:*", 1<<20); err == nil && pr.users > 0 {
+		r.RedisSampled = mean * float64(n) / float64(pr.users)
+	}
 	r.TopicBytes = b.in.topicBytes(ctx, prefix)
 	if werr != nil {
 		return r, werr

@@ -1,7 +1,10 @@
 package chaos
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"sort"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -16,17 +19,17 @@ type oneShot struct {
 	do   func()
 }
 
-// plannedRate is the send rate the fault schedule is planned for: under
-// the proxy's steady 10% of random throttles the senders' shared AIMD
-// limiter settles near 60 emails/s whatever --max-send-rate says (see
-// docs/RELIABILITY.md). A faster campaign reaches the progress triggers
-// sooner, so the schedule still lands inside it.
-const plannedRate = 60
+// The mode's plannedRate is the send rate the fault schedule is planned
+// for: under the proxy's steady 10% of random throttles the senders' shared
+// AIMD limiter settles near 60 emails/s whatever --max-send-rate says (see
+// docs/RELIABILITY.md), and under the event modes' rate cap near 15. A
+// faster campaign reaches the progress triggers sooner, so the schedule
+// still lands inside it.
 
 // chaosWindow is how long senders keep being restarted: most of the
 // campaign at the planned rate, at least 20s.
 func (r *run) chaosWindow() time.Duration {
-	expected := time.Duration(float64(len(r.data.valid)) / plannedRate * float64(time.Second))
+	expected := time.Duration(float64(len(r.data.valid)) / float64(r.m.plannedRate) * float64(time.Second))
 	return max(20*time.Second, expected*4/5)
 }
 
@@ -54,13 +57,25 @@ func (r *run) chaos() {
 		{name: "broker", at: 0.55, do: r.restartBroker},
 		{name: "retrier", at: 0.70, do: r.restartRetrier},
 	}
+	if r.m.events {
+		// The reconciler is stopped like the retrier: once before the
+		// Redis faults, once after the broker's, each time with events
+		// in flight (received, settled, not yet deleted).
+		shots = append(shots,
+			&oneShot{name: "reconcile", at: 0.32, do: r.restartReconcile},
+			&oneShot{name: "reconcile", at: 0.62, do: r.restartReconcile})
+		sort.SliceStable(shots, func(i, j int) bool { return shots[i].at < shots[j].at })
+	}
 	r.planned = nil
+	var ats []string
 	for _, s := range shots {
 		r.planned = append(r.planned, s.name)
+		ats = append(ats, fmt.Sprintf("%s %.0f%%", s.name, 100*s.at))
 	}
 	window := r.chaosWindow()
 	begin := time.Now()
-	r.logf("chaos: window %s, a sender every %s, one-shot faults at 25/40/48/55/70%% of the sends (or of the window)", window.Round(time.Second), r.senderEvery().Round(100*time.Millisecond))
+	r.logf("chaos: window %s, a sender every %s, one-shot faults at a share of the sends (or of the window): %s",
+		window.Round(time.Second), r.senderEvery().Round(100*time.Millisecond), strings.Join(ats, ", "))
 
 	stop := make(chan struct{})
 	senders := make(chan struct{})
@@ -70,7 +85,7 @@ func (r *run) chaos() {
 	}()
 	for _, s := range shots {
 		for {
-			r.watchRetrier()
+			r.watchSingles()
 			if r.progress() >= s.at || time.Since(begin).Seconds() >= s.at*window.Seconds() {
 				break
 			}
@@ -82,7 +97,7 @@ func (r *run) chaos() {
 		r.mu.Unlock()
 	}
 	for time.Since(begin) < window && r.progress() < 0.9 {
-		r.watchRetrier()
+		r.watchSingles()
 		time.Sleep(100 * time.Millisecond)
 	}
 	close(stop)
@@ -96,7 +111,7 @@ func (r *run) chaos() {
 func (r *run) restartSenders(begin time.Time, window time.Duration, stop <-chan struct{}) {
 	// Every sender in turn, in a shuffled order each round, so that the
 	// ones holding partitions are hit, not only a fresh one.
-	rng := rand.New(rand.NewPCG(uint64(len(r.m.name)), 42))
+	rng := rand.New(rand.NewPCG(uint64(r.m.seed), 42))
 	var order []int
 	every := r.senderEvery()
 	next := time.Now().Add(every)
@@ -190,14 +205,15 @@ func (r *run) restartBroker() {
 	r.logf("kafka back")
 }
 
-// watch restarts a sender or the retrier that exited on its own, as
-// Kubernetes would, and records it as a failure. watch and watchRetrier run
-// on the test's goroutine; watchSenders also on the sender restarter's.
+// watch restarts a sender, the retrier or the reconciler that exited on
+// its own, as Kubernetes would, and records it as a failure. watch and
+// watchSingles run on the test's goroutine; watchSenders also on the sender
+// restarter's.
 func (r *run) watch() {
 	if err := r.watchSenders(); err != nil {
 		r.t.Fatal(err)
 	}
-	r.watchRetrier()
+	r.watchSingles()
 }
 
 func (r *run) watchSenders() error {
@@ -213,10 +229,18 @@ func (r *run) watchSenders() error {
 	return nil
 }
 
-func (r *run) watchRetrier() {
+// watchSingles watches the services that run one replica: the retrier
+// and, with events, the reconciler.
+func (r *run) watchSingles() {
 	if r.retrier.exited() {
 		r.crashed(r.retrier)
 		if err := r.keepStarting(r.retrier.name, r.startRetrier); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	if r.reconcile != nil && r.reconcile.exited() {
+		r.crashed(r.reconcile)
+		if err := r.keepStarting(r.reconcile.name, r.startReconcile); err != nil {
 			r.t.Fatal(err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -243,11 +244,30 @@ func build(t testing.TB, root string) binaries {
 	}
 }
 
+// requireFlags fails the test unless `bin cmd --help` lists every flag: a
+// service started with a flag it does not know exits with a usage error
+// that only its log shows, run after run.
+func requireFlags(t testing.TB, bin, cmd string, flags ...string) {
+	t.Helper()
+	out, _ := exec.Command(bin, cmd, "--help").CombinedOutput()
+	var missing []string
+	for _, f := range flags {
+		if !regexp.MustCompile(`(?m)^\s*--?` + regexp.QuoteMeta(f) + `(\s|$)`).Match(out) {
+			missing = append(missing, "--"+f)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("%s %s has no %s, which the fault test runs it with (is the tree up to date?):\n%s",
+			filepath.Base(bin), cmd, strings.Join(missing, ", "), out)
+	}
+}
+
 // environ is the test's environment without any SENDONCE_* or service
 // variable, plus kv: each process gets exactly the configuration the test
 // means it to have.
 func environ(kv ...string) []string {
-	drop := map[string]bool{"KAFKA_BROKERS": true, "REDIS_URL": true, "METRICS_ADDR": true, "AWS_ENDPOINT_URL_SESV2": true, "AWS_ENDPOINT_URL": true}
+	drop := map[string]bool{"KAFKA_BROKERS": true, "REDIS_URL": true, "METRICS_ADDR": true, "AWS_ENDPOINT_URL_SESV2": true, "AWS_ENDPOINT_URL": true,
+		"AWS_ENDPOINT_URL_SQS": true, "AWS_ENDPOINT_URL_SNS": true}
 	var out []string
 	for _, e := range os.Environ() {
 		k, _, _ := strings.Cut(e, "=")

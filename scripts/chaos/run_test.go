@@ -39,6 +39,10 @@ type run struct {
 	ses    *emulator
 	proxy  *sesfault.Proxy
 	adm    *kadm.Client
+	ev     *events // nil unless the mode has SES events
+
+	keyFile   string // --user-hash-key-file of senders and reconciler
+	configSet string // the campaign's SES configuration set
 
 	logs     string // the folder of the processes' logs
 	data     *dataset
@@ -47,11 +51,12 @@ type run struct {
 	template string
 	csvPath  string
 
-	start    time.Time
-	mu       sync.Mutex
-	senders  [numSenders]*proc
-	retrier  *proc
-	restarts map[string]int // "sender SIGKILL" → count
+	start     time.Time
+	mu        sync.Mutex
+	senders   [numSenders]*proc
+	retrier   *proc
+	reconcile *proc          // nil unless the mode has SES events
+	restarts  map[string]int // "sender SIGKILL" → count
 	// planned and fired are the one-shot faults of the schedule and those
 	// that were carried out.
 	planned, fired []string
@@ -73,10 +78,11 @@ func newRun(t *testing.T, root string, bins binaries, m mode, users int) *run {
 	tag := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	r := &run{
 		t: t, m: m, root: root, bins: bins, dir: dir, ps: &procs{},
-		prefix:   "chaos-" + m.name + "-" + tag,
-		campaign: "chaos-" + m.name + "-" + tag,
-		template: "chaos-usage",
-		restarts: map[string]int{},
+		prefix:    "chaos-" + m.name + "-" + tag,
+		campaign:  "chaos-" + m.name + "-" + tag,
+		template:  "chaos-usage",
+		configSet: "chaos-" + m.name + "-" + tag,
+		restarts:  map[string]int{},
 	}
 	t.Cleanup(func() {
 		r.ps.killAll()
@@ -86,7 +92,7 @@ func newRun(t *testing.T, root string, bins binaries, m mode, users int) *run {
 		}
 		_ = os.RemoveAll(dir)
 	})
-	r.data = newDataset(users, m.name+"-"+tag+".chaos.test", uint64(len(m.name))*7919+uint64(users))
+	r.data = newDataset(users, m.name+"-"+tag+".chaos.test", uint64(m.seed)*7919+uint64(users))
 	return r
 }
 
@@ -116,7 +122,13 @@ func (r *run) setup() {
 	r.broker = startBroker(t, r.ps, r.root, r.sub("kafka"))
 	r.logf("private services up: kafka %s, redis %s (appendfsync %s), ses %s", r.broker.addr(), r.redis.addr(), redisFsync, r.ses.url())
 
-	proxy, err := sesfault.New(r.m.faults(r.ses.url()))
+	r.keyFile = r.userKeyFile()
+	cfg := r.m.faults(r.ses.url())
+	if r.m.events {
+		r.setupEvents()
+		cfg.Events = r.ev.pub
+	}
+	proxy, err := sesfault.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +176,9 @@ func (r *run) startSender(i int) error {
 	if err != nil {
 		return err
 	}
-	p, err := r.ps.start(r.logs, "sender-"+strconv.Itoa(i), r.env("METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port)), nil,
-		r.bins.sender, "run",
+	args := []string{"run",
+		"--batch-size", strconv.Itoa(r.m.batch),
+		"--user-hash-key-file", r.keyFile,
 		"--max-send-rate", strconv.Itoa(sendRate),
 		"--concurrency", strconv.Itoa(concurrency),
 		"--fence-lease", fenceLease.String(),
@@ -175,7 +188,11 @@ func (r *run) startSender(i int) error {
 		"--drain-timeout", drainTimeout.String(),
 		"--partitions", strconv.Itoa(partitions),
 		"--on-ambiguous", "hold",
-	)
+	}
+	if r.m.events {
+		args = append(args, "--resolve-after", resolveAfter.String(), "--require-configuration-set")
+	}
+	p, err := r.ps.start(r.logs, "sender-"+strconv.Itoa(i), r.env("METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port)), nil, r.bins.sender, args...)
 	if err != nil {
 		return err
 	}
@@ -309,7 +326,7 @@ func (r *run) publish() (rerun *proc, out *bytes.Buffer) {
 	}
 	args := func(src string, extra ...string) []string {
 		return append([]string{"publish", "--campaign", r.campaign, "--source", "csv:" + src,
-			"--template", r.template, "--from", "reports@" + r.data.domain,
+			"--template", r.template, "--from", "reports@" + r.data.domain, "--configuration-set", r.configSet,
 			"--partitions", strconv.Itoa(partitions), "--retry-tiers", retryTiers}, extra...)
 	}
 	var first bytes.Buffer

@@ -257,3 +257,53 @@ func startEmulator(t testing.TB, ps *procs, root, dir string) *emulator {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// motoServer is a private moto_server (SNS and SQS) for the SES events of
+// one run. The shared moto of scripts/services.sh is one Python process
+// for every test of the machine: under the runs' events it fell behind for
+// tens of seconds at a time (publishes and deletes timing out at 10 s), so
+// each run with events gets its own, from the same virtualenv.
+type motoServer struct {
+	port int
+	p    *proc
+}
+
+func (m *motoServer) url() string { return "http://127.0.0.1:" + strconv.Itoa(m.port) }
+
+func startMoto(t testing.TB, ps *procs, root, dir string) *motoServer {
+	t.Helper()
+	bin := filepath.Join(root, ".cache/moto/venv/bin/moto_server")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("moto is not installed (%v): run scripts/services.sh up (it installs moto[server] in .cache/moto/venv)", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := &motoServer{port: freePort(t)}
+	p, err := ps.start(dir, "moto", os.Environ(), nil, bin, "-H", "127.0.0.1", "-p", strconv.Itoa(m.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.p = p
+	// Readiness as scripts/services.sh checks it: /moto-api/config is
+	// static (data.json dumps every model).
+	deadline := time.Now().Add(60 * time.Second)
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for {
+		if p.exited() {
+			t.Fatalf("the private moto_server exited (%s):\n%s", p.status(), tail(p.log, 20))
+		}
+		resp, err := hc.Get(m.url() + "/moto-api/config")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 { // moto 5 answers 201
+				return m
+			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the private moto_server gave no /moto-api/config within 60s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

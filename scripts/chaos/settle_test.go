@@ -24,7 +24,8 @@ const (
 // it was first reported ambiguous, when that ended and how.
 type settlement struct {
 	// doubted: the user was in doubt at some point: the ledger said
-	// ambiguous, or the reconciler settled its send from an event.
+	// ambiguous, or the reconciler settled its send from an event (in any
+	// entry, also one rewritten since).
 	doubted bool
 	// reported: the ledger said ambiguous at some point.
 	reported bool
@@ -50,6 +51,7 @@ func settle(hist []ledger.Entry) settlement {
 	}
 	s.final = hist[len(hist)-1]
 	first, last := -1, -1
+	byEvent := false
 	for i, e := range hist {
 		if e.State == ledger.Ambiguous {
 			if first < 0 {
@@ -58,15 +60,22 @@ func settle(hist []ledger.Entry) settlement {
 			}
 			last = i
 		}
+		byEvent = byEvent || e.Reason == ledger.ReasonSettledByEvent
 	}
 	s.reported = first >= 0
-	s.doubted = s.reported || s.final.Reason == ledger.ReasonSettledByEvent
+	// An entry settled_by_event, even one a later entry rewrote, says the
+	// send was in doubt.
+	s.doubted = s.reported || byEvent
 	if !s.doubted {
 		return s
 	}
 	switch f := s.final; {
 	case f.State == ledger.Sent && f.Reason == ledger.ReasonSettledByEvent:
 		s.how = settledByEvent
+	case f.State == ledger.Sent && byEvent:
+		// Settled by its event, then written again without the reason
+		// (a redelivered job that met the settled fence).
+		s.how, s.noReason = settledByEvent, true
 	case f.State == ledger.Sent:
 		s.how = settledResent
 		s.noReason = f.Reason == ""
@@ -220,11 +229,13 @@ func TestSettle(t *testing.T) {
 		{"by event, then a fact", []ledger.Entry{amb, {State: ledger.Sent, At: at(3), Reason: ledger.ReasonSettledByEvent},
 			{State: ledger.Sent, At: at(5), Reason: ledger.ReasonSettledByEvent, Fact: ledger.FactDelivered}}, true, settledByEvent, false, 3 * time.Second},
 		{"by event before any ambiguous entry", []ledger.Entry{{State: ledger.Sent, At: at(2), Reason: ledger.ReasonSettledByEvent}}, true, settledByEvent, false, 0},
+		{"by event before any ambiguous entry, reason lost on a redelivery", []ledger.Entry{{State: ledger.Sent, At: at(2), Reason: ledger.ReasonSettledByEvent},
+			{State: ledger.Sent, At: at(2)}}, true, settledByEvent, true, 0},
 		{"resent after the window", []ledger.Entry{lease, {State: ledger.Retrying, At: at(21)},
 			{State: ledger.Sent, At: at(25), Reason: "resolved: no SES event within --resolve-after"}}, true, settledResent, false, 25 * time.Second},
 		{"resent, the ledger names no reason", []ledger.Entry{amb, {State: ledger.Sent, At: at(25)}}, true, settledResent, true, 25 * time.Second},
 		{"by event, reason lost on a later rewrite", []ledger.Entry{amb, {State: ledger.Sent, At: at(3), Reason: ledger.ReasonSettledByEvent},
-			{State: ledger.Sent, At: at(9)}}, true, settledResent, true, 3 * time.Second},
+			{State: ledger.Sent, At: at(9)}}, true, settledByEvent, true, 3 * time.Second},
 		{"ambiguous twice, then failed", []ledger.Entry{amb, {State: ledger.Retrying, At: at(21)}, {State: ledger.Ambiguous, At: at(22), Reason: "x"},
 			{State: ledger.Failed, At: at(50), Reason: "rejected"}}, true, settledFailed, false, 50 * time.Second},
 		{"still ambiguous", []ledger.Entry{amb}, true, settledNot, false, 0},

@@ -39,7 +39,14 @@ func (r *run) execute() *report {
 			t.Fatal(err)
 		}
 	}
-	r.logf("%d senders and the retrier ready; %d users, %d rows", numSenders, len(r.data.valid), r.data.rows)
+	if r.m.events { // after the senders: it refuses to start without the ledger topic they make
+		if err := r.startReconcile(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.logf("%d senders (--batch-size %d), the retrier and %s ready; %d users, %d rows", numSenders, r.m.batch,
+		map[bool]string{true: "the reconciler (--resolve-after " + resolveAfter.String() + ")", false: "no reconciler"}[r.m.events],
+		len(r.data.valid), r.data.rows)
 
 	campaignStart := time.Now()
 	rerun, out := r.publish()
@@ -54,15 +61,21 @@ func (r *run) execute() *report {
 	}
 
 	// A safety net, not a timing assertion: 5 minutes plus the campaign
-	// at 25 emails/s. Under the proxy's steady 10% of random throttles the
-	// senders' shared limiter settles near 60/s (see docs/RELIABILITY.md).
-	deadline := time.Now().Add(5*time.Minute + time.Duration(len(r.data.valid)/25)*time.Second)
+	// at 40% of the mode's planned rate (see plannedRate).
+	deadline := time.Now().Add(5*time.Minute + time.Duration(float64(len(r.data.valid))/(0.4*float64(r.m.plannedRate)))*time.Second)
 	st := r.waitComplete(deadline, int64(len(r.data.valid)))
 	campaignTime := time.Since(campaignStart)
 	r.logf("campaign complete per producer status: %+v", st)
 	st = r.republish()
 
 	stopErrs := r.stopAll()
+	// Read again once nothing runs: the reconciler may have added facts
+	// since, and the verdict compares status with the ledger.
+	if final, err := r.status(); err != nil {
+		t.Errorf("producer status after the services stopped: %v", err)
+	} else {
+		st = final
+	}
 	rep := r.verdict(st)
 	rep.campaign = campaignTime
 	rep.wall = time.Since(r.start)
@@ -83,6 +96,9 @@ type statusJSON struct {
 	Ambiguous    int64  `json:"ambiguous"`
 	Pending      int64  `json:"pending"`
 	Complete     bool   `json:"complete"`
+	// Of sent, what SES's events said (sender reconcile).
+	SettledByEvent int64 `json:"settled_by_event"`
+	Delivered      int64 `json:"delivered"`
 }
 
 // status runs `producer status --campaign ID --json`, as an operator would.
@@ -105,8 +121,9 @@ func (r *run) status() (statusJSON, error) {
 }
 
 // waitComplete polls status until it says complete with published users,
-// restarting crashed services meanwhile. Past the deadline it fails the
-// test with the last status.
+// restarting crashed services meanwhile, then, with events, waits for
+// the ambiguous users to be settled (see waitSettled). Past the deadline it
+// fails the test with the last status.
 func (r *run) waitComplete(deadline time.Time, published int64) statusJSON {
 	var (
 		st   statusJSON
@@ -117,7 +134,7 @@ func (r *run) waitComplete(deadline time.Time, published int64) statusJSON {
 		r.watch()
 		st, err = r.status()
 		if err == nil && st.Complete && st.Published == published {
-			return st
+			return r.waitSettled(st)
 		}
 		if time.Since(last) > 30*time.Second {
 			r.logf("waiting for completion: %+v (err %v); %.0f%% forwarded", st, err, 100*r.progress())
@@ -130,11 +147,47 @@ func (r *run) waitComplete(deadline time.Time, published int64) statusJSON {
 	}
 }
 
-// stopAll stops the senders and the retrier with SIGTERM, as a deployment
-// is scaled down, and returns what went wrong (a service must drain and
+// settleWait is how long after completion the ambiguous users of a mode
+// with events may take to settle: the window, the longest retry tier
+// twice, and the time to send and record.
+const settleWait = resolveAfter + 2*8*time.Second + time.Minute
+
+// waitSettled waits, with events, until status counts no ambiguous user:
+// ambiguous is terminal for status (it means "not yet settled"), so a
+// campaign is complete while SES's events, or the senders after
+// --resolve-after, still settle users. Past settleWait it returns the last
+// status: the verdict then names every user left unsettled.
+func (r *run) waitSettled(st statusJSON) statusJSON {
+	if !r.m.events || st.Ambiguous == 0 {
+		return st
+	}
+	r.logf("complete with %d users ambiguous: waiting up to %s for them to be settled", st.Ambiguous, settleWait)
+	deadline := time.Now().Add(settleWait)
+	for time.Now().Before(deadline) {
+		time.Sleep(2 * time.Second)
+		r.watch()
+		next, err := r.status()
+		if err != nil {
+			continue
+		}
+		st = next
+		if st.Complete && st.Ambiguous == 0 {
+			r.logf("every ambiguous user settled: %+v", st)
+			return st
+		}
+	}
+	r.logf("UNSETTLED after %s: %+v", settleWait, st)
+	return st
+}
+
+// stopAll stops the senders, the retrier and the reconciler with SIGTERM,
+// as a deployment is scaled down, and returns what went wrong (a service must drain and
 // exit 0).
 func (r *run) stopAll() []string {
 	all := append(append([]*proc{}, r.senders[:]...), r.retrier)
+	if r.reconcile != nil {
+		all = append(all, r.reconcile)
+	}
 	var (
 		mu   sync.Mutex
 		errs []string
@@ -159,11 +212,13 @@ func (r *run) stopAll() []string {
 	return errs
 }
 
-// readLedger reads the latest ledger entry of every user of the campaign.
-func (r *run) readLedger() map[string]ledger.Entry {
+// readLedger reads every ledger entry of the campaign, per user in the
+// order they were written (a user's entries share a key, so a partition;
+// the ledger is compacted only after a week).
+func (r *run) readLedger() map[string][]ledger.Entry {
 	ctx, cancel := context.WithTimeout(bg(), 2*time.Minute)
 	defer cancel()
-	out := map[string]ledger.Entry{}
+	out := map[string][]ledger.Entry{}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.broker.addr()))
 	if err != nil {
 		r.t.Fatalf("reading the ledger: %v", err)
@@ -178,7 +233,7 @@ func (r *run) readLedger() map[string]ledger.Entry {
 			return err
 		}
 		if e.Campaign == r.campaign {
-			out[e.UserID] = e
+			out[e.UserID] = append(out[e.UserID], e)
 		}
 		return nil
 	})
@@ -224,7 +279,11 @@ func (r *run) verdict(st statusJSON) *report {
 		r.t.Fatal(err)
 	}
 	counts := testenv.RecipientCounts(emails, "@"+r.data.domain)
-	led := r.readLedger()
+	hist := r.readLedger()
+	led := make(map[string]ledger.Entry, len(hist))
+	for id, h := range hist {
+		led[id] = h[len(h)-1]
+	}
 	d := r.data
 
 	rep := &report{
@@ -233,6 +292,10 @@ func (r *run) verdict(st statusJSON) *report {
 		invalidRows: d.rejects() - d.duplicates, duplicateRows: d.duplicates,
 		restarts: r.restarts, faults: r.proxy.Stats(), accepted: len(emails), recipients: len(counts),
 		status: st, crashes: r.crashes, startFails: r.startFails, events: r.events,
+		sig: sigName(r.m.sig), batch: r.m.batch, rateCap: r.m.rateCap, withEvents: r.m.events,
+	}
+	if r.ev != nil {
+		rep.published = r.ev.pub.Stats()
 	}
 	perSecond := map[int64]int{}
 	var first, last int64
@@ -259,10 +322,13 @@ func (r *run) verdict(st statusJSON) *report {
 			rep.unexpected = append(rep.unexpected, fmt.Sprintf("%s (%d emails)", addr, n))
 		}
 	}
-	ledAmbiguous := 0
+	ledAmbiguous, ledByEvent := 0, 0
 	for _, e := range led {
-		if e.State == ledger.Ambiguous {
+		switch {
+		case e.State == ledger.Ambiguous:
 			ledAmbiguous++
+		case e.State == ledger.Sent && e.Reason == ledger.ReasonSettledByEvent:
+			ledByEvent++
 		}
 	}
 	for id, addr := range d.valid {
@@ -272,14 +338,19 @@ func (r *run) verdict(st statusJSON) *report {
 			state = "no ledger entry"
 		}
 		n := counts[addr]
+		// Every user in doubt at some point, rejected recipients too,
+		// counted once whatever the size of the call it went in.
+		rep.settle.add(id, settle(hist[id]), n)
 		if d.rejected[id] {
 			switch {
 			case n == 0 && (e.State == ledger.Failed || e.State == ledger.DeadLettered):
 				rep.rejectedOK++
-			case n == 0 && e.State == ledger.Ambiguous && r.m.sig == syscall.SIGKILL:
+			case n == 0 && e.State == ledger.Ambiguous && r.m.hard() && !r.m.events:
 				// Its sender was killed while the request was on the
 				// wire: nobody saw SES's refusal. Honest, and bounded
-				// with the other ambiguous users.
+				// with the other ambiguous users. With events it must
+				// be declared not sent after --resolve-after, sent
+				// again and refused: failed.
 				rep.ambiguous = append(rep.ambiguous, ambiguousUser{id: id, reason: e.Reason})
 			default:
 				rep.rejectedBad = append(rep.rejectedBad, fmt.Sprintf("%s: %d emails, ledger %s", id, n, state))
@@ -303,12 +374,16 @@ func (r *run) verdict(st statusJSON) *report {
 	sort.Strings(rep.unexpected)
 	sort.Strings(rep.ledgerMismatch)
 	sort.Slice(rep.ambiguous, func(i, j int) bool { return rep.ambiguous[i].id < rep.ambiguous[j].id })
+	rep.settle.finish()
 
 	if st.Published != int64(len(d.valid)) {
 		rep.statusBad = append(rep.statusBad, fmt.Sprintf("status published %d, the file has %d valid users", st.Published, len(d.valid)))
 	}
 	if st.Ambiguous != int64(ledAmbiguous) {
 		rep.statusBad = append(rep.statusBad, fmt.Sprintf("status ambiguous %d, the ledger has %d", st.Ambiguous, ledAmbiguous))
+	}
+	if st.SettledByEvent != int64(ledByEvent) {
+		rep.statusBad = append(rep.statusBad, fmt.Sprintf("status settled_by_event %d, the ledger has %d", st.SettledByEvent, ledByEvent))
 	}
 
 	got := r.readRejects()
@@ -357,7 +432,7 @@ func (r *run) republish() statusJSON {
 	}
 	out := &bytes.Buffer{}
 	p, err := r.ps.start(r.logs, "producer-again", r.env(), out, r.bins.producer, "publish", "--campaign", r.campaign,
-		"--source", "csv:"+path, "--template", r.template, "--from", "reports@"+d.domain,
+		"--source", "csv:"+path, "--template", r.template, "--from", "reports@"+d.domain, "--configuration-set", r.configSet,
 		"--partitions", strconv.Itoa(partitions), "--retry-tiers", retryTiers)
 	if err != nil {
 		t.Fatal(err)
@@ -367,7 +442,7 @@ func (r *run) republish() statusJSON {
 	}
 	r.republished = extra
 	r.logf("re-published the campaign from a second file: %d settled users again and %d new; summary: %s", len(ids)-len(ids)/2, extra, oneLine(out.String()))
-	st := r.waitComplete(time.Now().Add(3*time.Minute+time.Duration(extra/25)*time.Second), int64(len(d.valid)))
+	st := r.waitComplete(time.Now().Add(3*time.Minute+time.Duration(float64(extra)/(0.4*float64(r.m.plannedRate)))*time.Second), int64(len(d.valid)))
 	r.logf("complete again: %+v", st)
 	return st
 }

@@ -39,7 +39,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (Report, error) {
 	began, start := time.Now(), o.Now()
 	lastMonth := time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0)
 	campaign := "usage-" + lastMonth.Format("2006-01")
-	rep := Report{Campaign: campaign, Rejected: map[string]int{}, Retried: map[string]int{}, Outcomes: map[string]int{}}
+	rep := Report{Campaign: campaign, Rejected: map[string]int{}, Retried: map[string]int{}, Outcomes: map[string]int{}, WantInjected: o.AmbiguousCalls}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
@@ -64,7 +64,13 @@ func Run(ctx context.Context, o Options, out io.Writer) (Report, error) {
 
 	awsEnv()
 	thr := newThrottler(len(pop.Valid), o.ThrottlePercent)
-	w, err := startWorld(ctx, &o, thr.fault)
+	amb := newAmbiguity(o.AmbiguousCalls, int(o.AmbiguousAt*float64(len(pop.Valid))), o.BatchSize > 1, pop.Valid)
+	feed, err := newEventFeed(&o)
+	if err != nil {
+		return rep, err
+	}
+	defer feed.close(context.WithoutCancel(ctx))
+	w, err := startWorld(ctx, &o, faults(amb, thr), amb.bulkFault, feed)
 	if err != nil {
 		return rep, err
 	}
@@ -96,14 +102,18 @@ func Run(ctx context.Context, o Options, out io.Writer) (Report, error) {
 	go wt.run(ctx)
 	defer wt.close()
 
-	// The consumers first, as in a deployment: they wait for jobs.
+	// The consumers first, as in a deployment: they wait for jobs (and
+	// the reconciler for SES's events).
 	var svcs []*service
 	defer func() { stopAll(svcs) }()
-	for _, name := range []string{"retrier", "sender-1", "sender-2"} {
+	for _, name := range []string{"reconciler", "retrier", "sender-1", "sender-2"} {
 		var s *service
-		if name == "retrier" {
+		switch name {
+		case "reconciler":
+			s, err = w.startReconciler(ctx, &o)
+		case "retrier":
 			s, err = w.startRetrier(ctx, &o)
-		} else {
+		default:
 			s, err = w.startSender(ctx, &o, name)
 		}
 		if err != nil {
@@ -121,22 +131,37 @@ func Run(ctx context.Context, o Options, out io.Writer) (Report, error) {
 	}()
 
 	prog := newProgress(out, o.Interactive, pubStart)
-	settledAt, err := watch(ctx, &o, w, wt, prog, pm, published, &svcs, &rep, len(pop.Valid))
-	prog.finish()
+	settledAt, err := watch(ctx, &o, w, wt, amb, prog, pm, published, &svcs, &rep, len(pop.Valid))
 	if err != nil {
+		prog.finish()
 		return rep, err
 	}
 	rep.Sending = settledAt.Sub(pubStart)
 
 	// Stop like deleting the deployments would: SIGTERM to every pod at
-	// once, each drains.
-	err = stopAll(svcs)
+	// once, each drains. The reconciler goes last, once it has taken
+	// every SES event of the run (the Delivery events come after the
+	// sends).
+	svcs, err = stopAllBut(svcs, "reconciler")
+	if err == nil {
+		if err = feed.drain(ctx); err == nil {
+			prog.event(time.Now(), "the reconciler has taken every SES event of the run; stopping it")
+		}
+	}
+	prog.finish()
+	err = errors.Join(err, stopAll(svcs))
 	svcs = nil
 	if err != nil {
 		return rep, err
 	}
 
 	if err := finalCounts(ctx, w, campaign, &rep); err != nil {
+		return rep, err
+	}
+	if err := batchCounts(w, &rep); err != nil {
+		return rep, err
+	}
+	if err := settlementCounts(w, wt, amb, &rep); err != nil {
 		return rep, err
 	}
 	rep.Accepted = w.ses.Count()
@@ -148,7 +173,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (Report, error) {
 	}
 	rep.Wall = time.Since(began)
 	rep.WriteText(out, o.Tiers)
-	if rep.Answers, err = answers(ctx, w, campaign, out); err != nil {
+	if rep.Answers, err = answers(ctx, w, campaign, lookupUser(&rep), out); err != nil {
 		return rep, err
 	}
 	if !rep.OK() {
@@ -197,11 +222,25 @@ func intro(out io.Writer, o *Options, w *world, campaign, outDir string, p *popu
 	row("campaign", "%s, template %q (subject %q), from %s", campaign, templateName, templateSubject, fromAddress)
 	row("users", "%s CSV rows: %s valid, %s invalid, %s repeating a user_id", num(p.Rows), num(len(p.Valid)),
 		num(p.Rows-len(p.Valid)-p.DuplicateRows()), num(p.DuplicateRows()))
-	row("pipeline", "producer publish → sender-1 + sender-2 (group %s) → retrier", w.topics.SenderGroup())
+	row("pipeline", "producer publish → sender-1 + sender-2 (group %s) → retrier; SES events → reconciler", w.topics.SenderGroup())
+	batches := fmt.Sprintf("up to %d users per SES call (SendBulkEmail; a batch of one is a SendEmail), linger %s", o.BatchSize, sender.DefaultBatchLinger)
+	if o.BatchSize == 1 {
+		batches = "1 user per SES call (SendEmail)"
+	}
+	row("batches", "%s", batches)
+	row("events", "configuration set %s: SES's Send and Delivery events of every accepted email, %s to %s later (%g%% twice), go through an in-process queue to the reconciler (sender reconcile); --resolve-after %s",
+		demoConfigurationSet, o.EventDelay[0], o.EventDelay[1], o.EventDuplicates*100, o.ResolveAfter)
 	row("retries", "tiers %s, %d attempts (production defaults: %s)", retry.FormatTiers(o.Tiers), o.MaxAttempts, retry.FormatTiers(retry.DefaultTiers))
 	trouble := fmt.Sprintf("SES throttles in two bursts (~%g%% of the users; a fifth of those twice)", o.ThrottlePercent)
 	if o.RestartAt > 0 {
 		trouble += fmt.Sprintf("; sender-2 is stopped at %.0f%% sent and sender-3 started", o.RestartAt*100)
+	}
+	if o.AmbiguousCalls > 0 {
+		call := "SendBulkEmail"
+		if o.BatchSize == 1 {
+			call = "SendEmail"
+		}
+		trouble += fmt.Sprintf("; %d %s call(s) accepted by SES and answered 503 (ambiguous: only SES's events can settle them)", o.AmbiguousCalls, call)
 	}
 	row("trouble", "%s", trouble)
 	fmt.Fprintln(out)

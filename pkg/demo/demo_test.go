@@ -16,6 +16,7 @@ import (
 
 	"github.com/sendonce/sendonce/pkg/ledger"
 	"github.com/sendonce/sendonce/pkg/producer"
+	"github.com/sendonce/sendonce/pkg/sesevents"
 	"github.com/sendonce/sendonce/pkg/sesfake"
 	"github.com/sendonce/sendonce/pkg/source"
 )
@@ -48,8 +49,39 @@ func TestRunSendsExactlyOneEmailPerValidUser(t *testing.T) {
 	require.Equal(t, 294, rep.Sent)
 	require.Equal(t, 294, rep.Accepted, "the local SES accepted one email per valid user, no more")
 	require.True(t, rep.Status.Complete)
-	require.Zero(t, rep.Ambiguous+rep.Failed+rep.DeadLettered+rep.Expired)
+	require.Zero(t, rep.Ambiguous+rep.Failed+rep.DeadLettered+rep.Expired, "0 unsettled at the end")
 	require.True(t, rep.Restarted, "the mid-run sender restart happened (RestartAt %g)", o.RestartAt)
+
+	// The senders ran batches: SendBulkEmail calls of several users.
+	b := rep.Batches
+	require.Positive(t, b.BulkCalls, "SendBulkEmail calls")
+	require.Equal(t, b.BulkCalls, b.SESBulkAnswered+len(rep.Injected), "every bulk call reached the local SES (the injected one answered 503)")
+	require.Greater(t, b.Mean(), 1.0, "users per batch")
+	require.GreaterOrEqual(t, b.Users, rep.Valid)
+	require.Contains(t, out.String(), fmt.Sprintf("%s SendBulkEmail calls", num(b.BulkCalls)))
+
+	// One SendBulkEmail was accepted by SES and answered 503: each of its
+	// users was ambiguous, then settled by the reconciler from SES's
+	// events (ledger sent, settled_by_event), and never sent again.
+	set := rep.Settlement
+	require.Len(t, rep.Injected, 1)
+	require.GreaterOrEqual(t, set.InjectedUsers, 2, "a bulk call has several users")
+	require.Equal(t, set.InjectedUsers, set.InjectedSettled, "unsettled: %v", set.Unsettled)
+	require.Empty(t, set.Unsettled)
+	require.Positive(t, set.AmbiguousBefore, "the ledger called them ambiguous before their events came")
+	require.GreaterOrEqual(t, int(rep.Status.SettledByEvent), set.InjectedUsers)
+	require.Zero(t, set.DuplicateEmails, "no event proved a second email")
+	require.Zero(t, rep.Outcomes["resolved_not_sent"], "nothing was declared not sent and sent again")
+	require.Equal(t, 294, int(rep.Status.Delivered), "every email's Delivery event reached the ledger")
+	require.Positive(t, set.EventOutcomes["settled"])
+	require.Equal(t, 2*294+set.EventCopies, set.EventsPublished["Send"]+set.EventsPublished["Delivery"], "a Send and a Delivery of each email, some twice")
+	require.Zero(t, set.EventsLost)
+	require.Contains(t, out.String(), fmt.Sprintf("%d of the %d injected users", set.InjectedUsers, set.InjectedUsers))
+	require.Contains(t, out.String(), "ambiguous              "+num(set.AmbiguousBefore)+" before settlement, 0 after")
+
+	// Sent by the senders' own mark, or settled by an event that came
+	// first: each sent user is one of the two.
+	require.Equal(t, rep.Sent, rep.Outcomes["sent"]+int(rep.Status.SettledByEvent))
 
 	// The injected throttles were retried through the tiers.
 	require.Positive(t, rep.Throttled)
@@ -58,9 +90,11 @@ func TestRunSendsExactlyOneEmailPerValidUser(t *testing.T) {
 		retried += n
 	}
 	// Every attempt sent to a tier (throttled, or busy / not sent if the
-	// restart caused any) came back through the retrier.
-	require.Equal(t, rep.Throttled+rep.Outcomes["busy"]+rep.Outcomes["not_sent"], retried)
-	require.Equal(t, rep.Sent, rep.Outcomes["sent"])
+	// restart caused any) came back through the retrier; an ambiguous one
+	// awaiting its event may still wait in its tier when the run ends.
+	toTiers := rep.Throttled + rep.Outcomes["busy"] + rep.Outcomes["not_sent"]
+	require.GreaterOrEqual(t, retried, toTiers)
+	require.LessOrEqual(t, retried, toTiers+rep.Outcomes["ambiguous"]+rep.Outcomes["unsettled"])
 
 	require.True(t, rep.Outbox.OK(), "%+v", rep.Outbox)
 	require.Equal(t, 294, rep.Outbox.Once)
@@ -68,13 +102,23 @@ func TestRunSendsExactlyOneEmailPerValidUser(t *testing.T) {
 	require.Equal(t, filepath.Join(o.OutboxDir, "usage-2026-10"), rep.Outbox.Dir)
 	require.Contains(t, out.String(), "OK: every valid user got exactly one email")
 
-	// It ends with the per-user lookup (a retried user: its history holds
-	// the throttle and the send) and the report.
+	// It ends with the per-user lookup (an injected user: its history
+	// holds the ambiguous send and its settlement by event) and the
+	// report.
 	u := rep.Answers.User
+	require.Equal(t, rep.Injected[0].Users[0], u.UserID)
 	require.Equal(t, ledger.Sent, u.State)
+	require.Equal(t, ledger.ReasonSettledByEvent, u.Reason)
+	require.Equal(t, ledger.FactDelivered, u.Fact)
 	require.NotEmpty(t, u.MessageID)
-	require.GreaterOrEqual(t, len(u.History), 2, "a retried user was picked")
-	require.GreaterOrEqual(t, u.Attempts, 2)
+	require.NotEmpty(t, u.AttemptID, "the event named the attempt")
+	settledBy := 0
+	for _, e := range u.History {
+		if e.State == ledger.Sent && e.Reason == ledger.ReasonSettledByEvent {
+			settledBy++
+		}
+	}
+	require.Positive(t, settledBy, "history: %+v", u.History)
 	require.NotNil(t, u.Fence)
 	require.Equal(t, u.MessageID, u.Fence.MessageID, "the ledger and the fence agree")
 	require.Equal(t, producer.ReportSummary{Users: 294, ByState: map[ledger.State]int64{ledger.Sent: 294}}, rep.Answers.Report)
@@ -115,6 +159,29 @@ func TestRunFailsWhenTheOutboxHoldsADuplicate(t *testing.T) {
 	require.ErrorIs(t, err, ErrCheckFailed)
 	require.Len(t, rep.Outbox.Duplicated, 1)
 	require.False(t, rep.OK())
+}
+
+// Without SES's events nothing settles the injected users: after
+// --resolve-after each is declared not sent and sent again, a duplicate
+// that the outbox check catches, and the report names them unsettled.
+func TestRunFailsWhenTheEventsAreLost(t *testing.T) {
+	o := smallOptions(t, 100)
+	o.RestartAt = 0
+	o.ThrottlePercent = 0
+	o.ResolveAfter = time.Second
+	o.dropEvent = func(sesevents.Accepted) bool { return true }
+	rep, err := Run(context.Background(), o, io.Discard)
+	require.ErrorIs(t, err, ErrCheckFailed)
+	require.False(t, rep.OK())
+	set := rep.Settlement
+	require.Len(t, rep.Injected, 1)
+	require.GreaterOrEqual(t, set.InjectedUsers, 2)
+	require.Zero(t, set.InjectedSettled)
+	require.Len(t, set.Unsettled, set.InjectedUsers)
+	require.Positive(t, set.EventsLost)
+	require.Zero(t, rep.Status.SettledByEvent+rep.Status.Delivered)
+	require.Equal(t, set.InjectedUsers, rep.Outcomes["resolved_not_sent"], "declared not sent after --resolve-after")
+	require.Len(t, rep.Outbox.Duplicated, set.InjectedUsers, "and sent again: a duplicate each")
 }
 
 func TestGenerateMatchesTheProducersValidation(t *testing.T) {
@@ -225,6 +292,69 @@ func TestThrottlerIsRepeatableAndBursty(t *testing.T) {
 	}
 }
 
+func TestAmbiguityInjectsTheDueCallAndSparesIt(t *testing.T) {
+	owners := map[string]string{}
+	for i := range 20 {
+		owners[fmt.Sprintf("user%d@example.com", i)] = fmt.Sprintf("u-%02d", i)
+	}
+	bulk := func(from, n int) []sesfake.SendRequest {
+		var out []sesfake.SendRequest
+		for i := from; i < from+n; i++ {
+			out = append(out, *sendTo(i))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name      string
+		calls, at int
+		bulk      bool
+		// want: the users of the injected calls, in order.
+		want [][]string
+	}{
+		{"bulk, the first call after 4 emails", 1, 4, true, [][]string{{"u-06", "u-07", "u-08"}}},
+		{"bulk, two calls", 2, 4, true, [][]string{{"u-06", "u-07", "u-08"}, {"u-09", "u-10", "u-11"}}},
+		{"bulk, none", 0, 0, true, nil},
+		{"single sends", 2, 3, false, [][]string{{"u-03"}, {"u-04"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newAmbiguity(tc.calls, tc.at, tc.bulk, owners)
+			thr := newThrottler(20, 50)
+			thr.storms = [][2]int{{0, 1000}} // every first attempt may be throttled
+			fault := faults(a, thr)
+			var answered []*sesfake.Fault
+			if tc.bulk {
+				for from := 0; from < 12; from += 3 {
+					entries := bulk(from, 3)
+					answered = append(answered, a.bulkFault(entries))
+					for i := range entries {
+						f := fault(&entries[i])
+						if spared := answered[len(answered)-1] != nil; spared {
+							require.Nil(t, f, "an entry of an injected call is accepted, never throttled")
+						}
+					}
+				}
+			} else {
+				for i := range 6 {
+					answered = append(answered, fault(sendTo(i)))
+				}
+			}
+			var got [][]string
+			for _, c := range a.Injected() {
+				got = append(got, c.Users)
+			}
+			require.Equal(t, tc.want, got)
+			n := 0
+			for _, f := range answered {
+				if f != nil && f.Name == sesfake.UnavailableAfterAccept.Name {
+					require.True(t, f.Accept, "accepted, then 503")
+					n++
+				}
+			}
+			require.Equal(t, len(tc.want), n)
+		})
+	}
+}
+
 func sendTo(i int) *sesfake.SendRequest {
 	return &sesfake.SendRequest{To: []string{fmt.Sprintf("user%d@example.com", i)}}
 }
@@ -239,6 +369,12 @@ func TestValidate(t *testing.T) {
 		{func(o *Options) { o.ThrottlePercent = 60 }, ErrThrottle},
 		{func(o *Options) { o.RestartAt = 1 }, ErrRestart},
 		{func(o *Options) { o.MaxSendRate = 0 }, ErrRate},
+		{func(o *Options) { o.BatchSize = 51 }, ErrBatch},
+		{func(o *Options) { o.AmbiguousCalls = -1 }, ErrInject},
+		{func(o *Options) { o.AmbiguousAt = 1 }, ErrInject},
+		{func(o *Options) { o.ResolveAfter = -time.Second }, ErrResolve},
+		{func(o *Options) { o.EventDelay = [2]time.Duration{time.Second, 0} }, ErrEvents},
+		{func(o *Options) { o.EventDuplicates = 2 }, ErrEvents},
 		{func(o *Options) {}, nil},
 	} {
 		o := DefaultOptions()

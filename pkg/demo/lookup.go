@@ -27,20 +27,33 @@ type Answers struct {
 	ReportHead []string
 }
 
+// lookupUser is the user the demo looks up at the end: the first user of
+// an injected "accepted, then 503" call (its history shows the ambiguous
+// send and its settlement by SES's event), or "" for a retried one.
+func lookupUser(rep *Report) string {
+	for _, ic := range rep.Injected {
+		if len(ic.Users) > 0 {
+			return ic.Users[0]
+		}
+	}
+	return ""
+}
+
 // answers ends the demo the way an operator would check a campaign: look
-// up one user (one that was retried, if any: its history shows the
-// throttle and the send) and export the report, printing the lookup and
-// the first rows of the report.
-func answers(ctx context.Context, w *world, campaign string, out io.Writer) (Answers, error) {
+// up one user (user; when empty, one that was retried, if any: its history
+// shows the throttle and the send) and export the report, printing the
+// lookup and the first rows of the report.
+func answers(ctx context.Context, w *world, campaign, user string, out io.Writer) (Answers, error) {
 	var a Answers
 	cl, err := kafka.NewClient(kafka.ClientConfig{Brokers: w.brokers, ClientID: "answers"})
 	if err != nil {
 		return a, err
 	}
 	defer cl.Close()
-	user, err := retriedUser(ctx, cl, w.topics, campaign)
-	if err != nil {
-		return a, err
+	if user == "" {
+		if user, err = retriedUser(ctx, cl, w.topics, campaign); err != nil {
+			return a, err
+		}
 	}
 	rdb := w.redisClient()
 	defer rdb.Close()

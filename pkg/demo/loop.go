@@ -9,9 +9,11 @@ import (
 	"github.com/sendonce/sendonce/pkg/producer"
 )
 
-// watch shows progress until every valid user is settled, restarting a
-// sender on the way, and returns when that happened.
-func watch(ctx context.Context, o *Options, w *world, wt *watcher, prog *progress, pm *producer.Metrics,
+// watch shows progress until every valid user is settled (none left
+// ambiguous, awaiting its SES event), restarting a sender on the way and
+// telling of the injected "accepted, then 503" calls and their settlement,
+// and returns when that happened.
+func watch(ctx context.Context, o *Options, w *world, wt *watcher, amb *ambiguity, prog *progress, pm *producer.Metrics,
 	published <-chan publishResult, svcs *[]*service, rep *Report, valid int) (time.Time, error) {
 	// Check often (a small run is over in a second), repaint every 250ms.
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -22,13 +24,14 @@ func watch(ctx context.Context, o *Options, w *world, wt *watcher, prog *progres
 		restart   chan restartResult
 		lastLine  time.Time
 		lastPaint time.Time
+		told      = &injectionNews{}
 	)
 	for {
 		select {
 		case <-ctx.Done():
 			c := wt.counts()
-			return time.Time{}, fmt.Errorf("the demo did not finish (%s of %s users settled, %s retrying): %w",
-				num(c.Terminal()), num(valid), num(c[ledger.Retrying]), ctx.Err())
+			return time.Time{}, fmt.Errorf("the demo did not finish (%s of %s users settled, %s retrying, %s ambiguous awaiting their SES events): %w",
+				num(c.Terminal()-c[ledger.Ambiguous]), num(valid), num(c[ledger.Retrying]), num(c[ledger.Ambiguous]), ctx.Err())
 		case r := <-published:
 			if r.err != nil {
 				return time.Time{}, fmt.Errorf("producer publish: %w", r.err)
@@ -61,9 +64,10 @@ func watch(ctx context.Context, o *Options, w *world, wt *watcher, prog *progres
 		c := wt.counts()
 		snap := snapshot{
 			published: int(counterValue(pm.Published)), valid: valid,
-			sent: c[ledger.Sent], retrying: c[ledger.Retrying] + c[ledger.Redriven], settled: c.Terminal(),
-			limit: w.rateLimit(),
+			sent: c[ledger.Sent], retrying: c[ledger.Retrying] + c[ledger.Redriven], ambiguous: c[ledger.Ambiguous],
+			settled: c.Terminal() - c[ledger.Ambiguous], limit: w.rateLimit(),
 		}
+		told.tell(now, prog, amb, wt)
 		if now.Sub(lastPaint) >= 250*time.Millisecond {
 			line := now.Sub(lastLine) >= o.LineEvery
 			prog.update(now, snap, line)
@@ -118,4 +122,39 @@ func restartSender(ctx context.Context, o *Options, w *world, prog *progress, sv
 type restartResult struct {
 	started *service
 	err     error
+}
+
+// injectionNews tells, once each, of every injected "accepted, then 503"
+// call and of the moment the reconciler has settled all of their users.
+type injectionNews struct {
+	told    int
+	settled bool
+}
+
+func (n *injectionNews) tell(now time.Time, prog *progress, amb *ambiguity, wt *watcher) {
+	inj := amb.Injected()
+	for ; n.told < len(inj); n.told++ {
+		prog.event(inj[n.told].At, "SES accepted %d emails of one call and answered 503 (injected): the senders cannot know they left; ambiguous until SES's events settle them",
+			len(inj[n.told].Users))
+		n.settled = false
+	}
+	if n.settled || len(inj) == 0 {
+		return
+	}
+	users := injectedUsers(inj)
+	if len(wt.settlement(users).byEvent) < len(users) {
+		return
+	}
+	n.settled = true
+	prog.event(now, "the reconciler settled all %d users of the injected call(s) from their SES events, %.1fs after the 503: ledger sent, reason settled_by_event",
+		len(users), now.Sub(inj[len(inj)-1].At).Seconds())
+}
+
+// injectedUsers are the users of every injected call.
+func injectedUsers(calls []InjectedCall) []string {
+	var users []string
+	for _, c := range calls {
+		users = append(users, c.Users...)
+	}
+	return users
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/sendonce/sendonce/pkg/retry"
+	"github.com/sendonce/sendonce/pkg/sender"
+	"github.com/sendonce/sendonce/pkg/sesevents"
 )
 
 // Options say how big the demo is and where it writes.
@@ -42,6 +44,28 @@ type Options struct {
 	// RestartAt is the share of the valid users sent when the second sender
 	// is stopped (graceful drain) and a third one started; 0 disables it.
 	RestartAt float64
+	// BatchSize is the senders' --batch-size: the most users of one SES
+	// call (1: one SendEmail per user; more: SendBulkEmail).
+	BatchSize int
+	// AmbiguousCalls is how many SES calls the local SES accepts and then
+	// answers with a 503 (the senders cannot know the emails left): a
+	// SendBulkEmail, or a SendEmail with batches of 1. The in-process
+	// reconciler must settle each of their users from SES's events.
+	AmbiguousCalls int
+	// AmbiguousAt is the share of the SES calls made (counted as emails
+	// asked for) after which the first injected call comes; the others
+	// follow it.
+	AmbiguousAt float64
+	// ResolveAfter is the senders' and the reconciler's --resolve-after:
+	// how long an ambiguous send waits for its SES event before it is
+	// declared not sent and sent again.
+	ResolveAfter time.Duration
+	// EventDelay bounds the random delay of each SES event after its email
+	// was accepted (SES's usually arrive within seconds).
+	EventDelay [2]time.Duration
+	// EventDuplicates is the share of the events published twice, as SNS
+	// and SQS may deliver them.
+	EventDuplicates float64
 	// Interactive repaints one progress line (a terminal); otherwise a
 	// progress line is printed every LineEvery.
 	Interactive bool
@@ -57,6 +81,9 @@ type Options struct {
 	// afterSettled, in tests, runs once the pipeline is stopped and before
 	// the outbox is checked.
 	afterSettled func(*population)
+	// dropEvent, in tests, loses the events of the accepted emails it
+	// returns true for (a broken event feed).
+	dropEvent func(sesevents.Accepted) bool
 }
 
 // DefaultOptions are the options of `make demo`.
@@ -72,6 +99,12 @@ func DefaultOptions() Options {
 		ThrottlePercent: 6,
 		Partitions:      12,
 		RestartAt:       0.4,
+		BatchSize:       sender.DefaultBatchSize,
+		AmbiguousCalls:  1,
+		AmbiguousAt:     0.3,
+		ResolveAfter:    30 * time.Second,
+		EventDelay:      [2]time.Duration{100 * time.Millisecond, time.Second},
+		EventDuplicates: 0.02,
 		LineEvery:       2 * time.Second,
 		Timeout:         5 * time.Minute,
 	}
@@ -84,6 +117,10 @@ var (
 	ErrThrottle = errors.New("throttle percent must be within [0, 50]")
 	ErrRestart  = errors.New("restart point must be within [0, 1)")
 	ErrRate     = errors.New("max send rate must be positive")
+	ErrBatch    = fmt.Errorf("--batch-size must be within 1..%d (SES's most recipients of one SendBulkEmail)", sender.MaxBatchSize)
+	ErrInject   = errors.New("ambiguous calls must not be negative, and their point within [0, 1)")
+	ErrResolve  = errors.New("resolve-after must be positive (the reconciler runs)")
+	ErrEvents   = errors.New("event delays must be 0 <= min <= max, and the duplicate share within [0, 1]")
 )
 
 // Validate says what is wrong, in words, and fills in what may be left zero.
@@ -100,6 +137,20 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("%w (got %g)", ErrRestart, o.RestartAt)
 	case o.MaxSendRate <= 0:
 		return fmt.Errorf("%w (got %g)", ErrRate, o.MaxSendRate)
+	case o.BatchSize < 0 || o.BatchSize > sender.MaxBatchSize:
+		return fmt.Errorf("%w (got %d)", ErrBatch, o.BatchSize)
+	case o.AmbiguousCalls < 0 || o.AmbiguousAt < 0 || o.AmbiguousAt >= 1:
+		return fmt.Errorf("%w (got %d at %g)", ErrInject, o.AmbiguousCalls, o.AmbiguousAt)
+	case o.ResolveAfter < 0:
+		return fmt.Errorf("%w (got %s)", ErrResolve, o.ResolveAfter)
+	case o.EventDelay[0] < 0 || o.EventDelay[1] < o.EventDelay[0] || o.EventDuplicates < 0 || o.EventDuplicates > 1:
+		return fmt.Errorf("%w (got %s..%s, %g)", ErrEvents, o.EventDelay[0], o.EventDelay[1], o.EventDuplicates)
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = d.BatchSize
+	}
+	if o.ResolveAfter == 0 {
+		o.ResolveAfter = d.ResolveAfter
 	}
 	if len(o.Tiers) == 0 {
 		o.Tiers = d.Tiers

@@ -69,6 +69,20 @@ func (s *service) failed() error {
 	}
 }
 
+// stopAllBut stops every service but the one named keep, at once, and
+// returns the services still running.
+func stopAllBut(svcs []*service, keep string) ([]*service, error) {
+	var stop, left []*service
+	for _, s := range svcs {
+		if s.name == keep {
+			left = append(left, s)
+		} else {
+			stop = append(stop, s)
+		}
+	}
+	return left, stopAll(stop)
+}
+
 var errStoppedEarly = errors.New("Run returned before the demo stopped it")
 
 // rateLimit is the senders' current shared rate as sender-1's limiter last
@@ -90,18 +104,22 @@ func (w *world) policy(o *Options) retry.Policy {
 }
 
 // startSender wires a sender as `sender run` does, with the production
-// defaults except the retry tiers: its own Redis client, fence, shared rate
-// limiter, SES client and Kafka client in the sender group. The rate ceiling
-// is left to SES GetAccount × 0.9.
+// defaults except the retry tiers, the batch size and --resolve-after: its
+// own Redis client, fence (one shard per partition), shared rate limiter,
+// SES client and Kafka client in the sender group. The rate ceiling is left
+// to SES GetAccount × 0.9. Its user-hash key is the reconciler's.
 func (w *world) startSender(ctx context.Context, o *Options, name string) (*service, error) {
 	cfg := sender.DefaultConfig()
 	cfg.Topics = w.topics
 	cfg.Policy = w.policy(o)
+	cfg.BatchSize = o.BatchSize
+	cfg.ResolveAfter = o.ResolveAfter
+	cfg.UserHashKey = w.userKey
 	// The embedded Redis (miniredis) has no CONFIG to show its eviction
 	// policy; it never evicts.
 	cfg.EvictionCheck = sender.EvictionWarn
 	rdb := w.redisClient()
-	fnc, err := fence.New(rdb, fence.Config{Prefix: w.topics.Prefix, OnAbandoned: cfg.OnAmbiguous}, nil)
+	fnc, err := fence.New(rdb, fence.Config{Prefix: w.topics.Prefix, OnAbandoned: cfg.OnAmbiguous, Shards: o.Partitions, ResolveAfter: o.ResolveAfter}, nil)
 	if err != nil {
 		rdb.Close()
 		return nil, err

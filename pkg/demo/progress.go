@@ -27,7 +27,7 @@ type sample struct {
 
 // snapshot is what the line shows.
 type snapshot struct {
-	published, valid, sent, retrying, settled int
+	published, valid, sent, retrying, ambiguous, settled int
 	// limit is the senders' current emails/s (0: not known yet).
 	limit float64
 }
@@ -60,8 +60,12 @@ func (p *progress) update(now time.Time, s snapshot, print bool) {
 	if s.limit > 0 {
 		limit = num(int(s.limit+0.5)) + "/s"
 	}
-	line := fmt.Sprintf("%5.1fs  published %s/%s  sent %s  retrying %s  %s emails/s (limit %s)",
-		now.Sub(p.start).Seconds(), num(s.published), num(s.valid), num(s.sent), num(s.retrying), num(int(r+0.5)), limit)
+	amb := ""
+	if s.ambiguous > 0 {
+		amb = "  ambiguous " + num(s.ambiguous)
+	}
+	line := fmt.Sprintf("%5.1fs  published %s/%s  sent %s  retrying %s%s  %s emails/s (limit %s)",
+		now.Sub(p.start).Seconds(), num(s.published), num(s.valid), num(s.sent), num(s.retrying), amb, num(int(r+0.5)), limit)
 	if p.interactive {
 		fmt.Fprint(p.w, "\r\033[K"+line)
 		p.last = line

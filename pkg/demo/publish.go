@@ -19,7 +19,10 @@ func (w *world) publish(ctx context.Context, campaign, csvPath string, m *produc
 		From:       fromAddress,
 		Source:     "csv:" + csvPath,
 		MaxRejects: -1,
-		Topics:     w.topics,
+		// SES publishes the events of a configuration set's emails only:
+		// they are what settles an ambiguous send.
+		ConfigurationSet: demoConfigurationSet,
+		Topics:           w.topics,
 	}
 	if err := cfg.Validate(); err != nil {
 		return producer.Summary{}, err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,15 +59,90 @@ type Report struct {
 	// Status is `producer status` at the end.
 	Status producer.StatusReport
 
+	// Batches is how the senders grouped users into SES calls.
+	Batches BatchCounts
+	// WantInjected is the number of SES calls to accept and answer with a
+	// 503 (Options.AmbiguousCalls); Injected are those that were.
+	WantInjected int
+	Injected     []InjectedCall
+	// Settlement is what SES's events and the reconciler settled.
+	Settlement SettlementCounts
+
 	Outbox OutboxCheck
 	// Answers are the closing per-user lookup and report.
 	Answers Answers
 }
 
+// BatchCounts is how the senders grouped users into SES calls
+// (sendonce_sender_batch_size, sendonce_sender_bulk_calls_total) and what
+// the local SES answered.
+type BatchCounts struct {
+	// Batches is the batches the senders ran; Users the jobs in them.
+	Batches, Users int
+	// Sizes counts the batches by size range, smallest first.
+	Sizes []SizeCount
+	// BulkCalls is the SendBulkEmail calls the senders made;
+	// SESBulkAnswered those the local SES answered with per-entry
+	// results, SESSendAccepted the SendEmail calls it accepted.
+	BulkCalls, SESBulkAnswered, SESSendAccepted int
+}
+
+// SizeCount is the number of batches of a size range ("2-5").
+type SizeCount struct {
+	Size    string
+	Batches int
+}
+
+// Mean is the mean users per batch.
+func (b BatchCounts) Mean() float64 {
+	if b.Batches == 0 {
+		return 0
+	}
+	return float64(b.Users) / float64(b.Batches)
+}
+
+// InjectedCall is one SES call the local SES accepted and answered with a
+// 503.
+type InjectedCall struct {
+	At time.Time
+	// Users are the user ids of its emails, sorted.
+	Users []string
+}
+
+// SettlementCounts is what the ledger and the reconciler say of the
+// ambiguous sends.
+type SettlementCounts struct {
+	// InjectedUsers is the users of the injected calls; InjectedSettled
+	// those the ledger ends sent with a settled_by_event entry; Unsettled
+	// the others (sorted by call). SlowestSettle is the longest time from
+	// an injected 503 to its user's settled_by_event entry.
+	InjectedUsers, InjectedSettled int
+	Unsettled                      []string
+	SlowestSettle                  time.Duration
+	// AmbiguousBefore is the users the ledger ever called ambiguous (the
+	// final count is Report.Ambiguous).
+	AmbiguousBefore int
+	// EventsPublished counts SES's events by type, EventCopies those
+	// published twice, EventsLost those the feed lost (tests).
+	EventsPublished         map[string]int
+	EventCopies, EventsLost int
+	// EventOutcomes counts the reconciler's events by outcome (settled,
+	// already, fact_added, duplicate...).
+	EventOutcomes map[string]int
+	// DuplicateEmails is the events proving that a second attempt of a
+	// user already sent left SES (sendonce_reconcile_duplicates_total).
+	DuplicateEmails int
+}
+
 // OK reports whether the guarantee held: every valid user exactly one
-// email, nobody else any, and every valid user published and sent.
+// email, nobody else any, every valid user published and sent, and every
+// injected "accepted, then 503" settled by its SES event with nothing left
+// ambiguous.
 func (r *Report) OK() bool {
-	return r.Outbox.OK() && r.Published == r.Valid && r.Sent == r.Valid && r.Status.Complete
+	s := r.Settlement
+	return r.Outbox.OK() && r.Published == r.Valid && r.Sent == r.Valid && r.Status.Complete &&
+		len(r.Injected) == r.WantInjected && s.InjectedSettled == s.InjectedUsers && len(s.Unsettled) == 0 &&
+		r.Ambiguous == 0 && s.DuplicateEmails == 0
 }
 
 // EmailsPerSecond is the sending throughput, publish to settled.
@@ -101,7 +177,30 @@ func (r *Report) WriteText(w io.Writer, tiers []time.Duration) {
 	row("retries", "%s jobs moved back by the retrier%s", num(retried), byTier(r.Retried, tiers))
 	row("duplicates prevented", "%s duplicate rows dropped by the producer, %s redelivered jobs stopped by the fence", num(r.DuplicateRows), num(r.SkippedDuplicate))
 	row("sender outcomes", "%s", outcomes(r.Outcomes))
-	row("ambiguous", "%s", num(r.Ambiguous))
+	b := r.Batches
+	row("batches", "%s batches of %s users on average (%s); %s SendBulkEmail calls, %s SendEmail accepted",
+		num(b.Batches), strconv.FormatFloat(b.Mean(), 'f', 1, 64), sizes(b.Sizes), num(b.BulkCalls), num(b.SESSendAccepted))
+	set := r.Settlement
+	for _, ic := range r.Injected {
+		row("accepted, then 503", "SES accepted %d emails and answered 503 at %s: users %s",
+			len(ic.Users), ic.At.UTC().Format("15:04:05.000"), firstFew(ic.Users, 4))
+	}
+	if len(r.Injected) < r.WantInjected {
+		row("accepted, then 503", "%d of the %d injected calls happened (the run ended first)", len(r.Injected), r.WantInjected)
+	}
+	row("ambiguous", "%s before settlement, %s after", num(set.AmbiguousBefore), num(r.Ambiguous))
+	row("settled by event", "%s users (ledger sent, reason settled_by_event); %d of the %d injected users, the slowest %.1fs after its 503",
+		num(int(r.Status.SettledByEvent)), set.InjectedSettled, set.InjectedUsers, set.SlowestSettle.Seconds())
+	if len(set.Unsettled) > 0 {
+		row("", "not settled by its event: %s", firstFew(set.Unsettled, 5))
+	}
+	lost := ""
+	if set.EventsLost > 0 {
+		lost = fmt.Sprintf(", %s lost", num(set.EventsLost))
+	}
+	row("SES events", "%s (%s published twice%s) through the in-process queue to the reconciler: %s",
+		outcomes(set.EventsPublished), num(set.EventCopies), lost, outcomes(set.EventOutcomes))
+	row("delivered", "%s (SES Delivery events in the ledger); duplicate emails seen by the reconciler: %d", num(int(r.Status.Delivered)), set.DuplicateEmails)
 	row("failed / dead-lettered", "%s / %s", num(r.Failed), num(r.DeadLettered))
 	row("wall time", "%.1fs (publish to every user settled: %.1fs)", r.Wall.Seconds(), r.Sending.Seconds())
 	row("throughput", "%s emails/s (ceiling %s/s = SES MaxSendRate × 0.9)", num(int(r.EmailsPerSecond()+0.5)), num(int(r.RateCeiling+0.5)))
@@ -121,10 +220,26 @@ func (r *Report) WriteText(w io.Writer, tiers []time.Duration) {
 		}
 	}
 	if r.OK() {
-		fmt.Fprintf(w, "\nOK: every valid user got exactly one email, and no rejected row got any.\n")
+		fmt.Fprintf(w, "\nOK: every valid user got exactly one email, no rejected row got any, and every \"accepted, then 503\" was settled by its SES event.\n")
 		return
 	}
-	fmt.Fprintf(w, "\nFAILED: the outbox does not hold exactly one email per valid user (see above).\n")
+	if !r.Outbox.OK() {
+		fmt.Fprintf(w, "\nFAILED: the outbox does not hold exactly one email per valid user (see above).\n")
+		return
+	}
+	fmt.Fprintf(w, "\nFAILED: not every user is sent and settled (see sent, ambiguous and settled by event above).\n")
+}
+
+// sizes lists the batch size ranges: "1: 12, 41-50: 180".
+func sizes(l []SizeCount) string {
+	parts := make([]string, len(l))
+	for i, s := range l {
+		parts[i] = s.Size + ": " + num(s.Batches)
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return "sizes " + strings.Join(parts, ", ")
 }
 
 func byReason(m map[string]int) string {
@@ -141,7 +256,8 @@ func byReason(m map[string]int) string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
-// outcomes lists the sender outcomes that happened, biggest first.
+// outcomes lists the counts that are not zero, biggest first ("sent 9,970,
+// throttled 734").
 func outcomes(m map[string]int) string {
 	type kv struct {
 		k string

@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -19,7 +20,12 @@ type watcher struct {
 	mu      sync.Mutex
 	state   map[string]ledger.State
 	byState map[ledger.State]int
-	done    chan struct{}
+	// ambiguous holds the users the ledger ever called ambiguous (the
+	// time of the first such entry); byEvent those with a sent entry
+	// that the reconciler settled from an SES event (settled_by_event).
+	ambiguous map[string]time.Time
+	byEvent   map[string]time.Time
+	done      chan struct{}
 }
 
 func (w *world) watchLedger(campaign string) (*watcher, error) {
@@ -31,7 +37,8 @@ func (w *world) watchLedger(campaign string) (*watcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &watcher{campaign: campaign, cl: cl, state: map[string]ledger.State{}, byState: map[ledger.State]int{}, done: make(chan struct{})}, nil
+	return &watcher{campaign: campaign, cl: cl, state: map[string]ledger.State{}, byState: map[ledger.State]int{},
+		ambiguous: map[string]time.Time{}, byEvent: map[string]time.Time{}, done: make(chan struct{})}, nil
 }
 
 // run consumes until ctx ends or the client is closed.
@@ -53,9 +60,48 @@ func (wt *watcher) run(ctx context.Context) {
 			}
 			wt.state[e.UserID] = e.State
 			wt.byState[e.State]++
+			first(wt.ambiguous, e.UserID, e.At, e.State == ledger.Ambiguous)
+			first(wt.byEvent, e.UserID, e.At, e.State == ledger.Sent && e.Reason == ledger.ReasonSettledByEvent)
 		})
 		wt.mu.Unlock()
 	}
+}
+
+// first records at for user in m when cond holds and user is not there yet.
+func first(m map[string]time.Time, user string, at time.Time, cond bool) {
+	if _, ok := m[user]; cond && !ok {
+		m[user] = at
+	}
+}
+
+// settlement is what the ledger says of the ambiguous sends.
+type settlement struct {
+	// everAmbiguous is the users the ledger ever called ambiguous.
+	everAmbiguous int
+	// byEvent maps each of the users asked about that has a sent entry
+	// settled_by_event to that entry's time.
+	byEvent map[string]time.Time
+	// byEventAll is every user settled_by_event.
+	byEventAll int
+}
+
+func (wt *watcher) settlement(users []string) settlement {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	s := settlement{everAmbiguous: len(wt.ambiguous), byEvent: map[string]time.Time{}, byEventAll: len(wt.byEvent)}
+	for _, u := range users {
+		if at, ok := wt.byEvent[u]; ok {
+			s.byEvent[u] = at
+		}
+	}
+	return s
+}
+
+// latest is the user's latest ledger state ("" when it has none).
+func (wt *watcher) latest(user string) ledger.State {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	return wt.state[user]
 }
 
 func (wt *watcher) close() {

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,19 +38,30 @@ type world struct {
 	reg     *prometheus.Registry
 	topics  kafka.Topics
 	layout  kafka.Layout
+	// events is SES's event publishing, in-process; userKey is the
+	// user-hash key the senders seal the user_ref tag with and the
+	// reconciler opens it with (random for each run).
+	events  *eventFeed
+	userKey []byte
 
 	mu      sync.Mutex
 	limiter *ratelimit.Limiter // sender-1's, for the progress line
 }
 
-// startWorld starts the stand-ins and creates the topics.
-func startWorld(ctx context.Context, o *Options, fault func(*sesfake.SendRequest) *sesfake.Fault) (w *world, err error) {
-	w = &world{log: o.Log, reg: metrics.NewRegistry(), topics: kafka.Topics{Prefix: "sendonce"}}
+// startWorld starts the stand-ins and creates the topics. The local SES
+// answers with fault and bulkFault, and tells events of every email it
+// accepts.
+func startWorld(ctx context.Context, o *Options, fault func(*sesfake.SendRequest) *sesfake.Fault,
+	bulkFault func([]sesfake.SendRequest) *sesfake.Fault, events *eventFeed) (w *world, err error) {
+	w = &world{log: o.Log, reg: metrics.NewRegistry(), topics: kafka.Topics{Prefix: "sendonce"}, events: events, userKey: make([]byte, 32)}
 	defer func() {
 		if err != nil {
 			w.close()
 		}
 	}()
+	if _, err = rand.Read(w.userKey); err != nil {
+		return nil, fmt.Errorf("making the user-hash key: %w", err)
+	}
 	if w.kafka, err = kfake.NewCluster(kfake.NumBrokers(1)); err != nil {
 		return nil, fmt.Errorf("starting the in-process Kafka (kfake): %w", err)
 	}
@@ -57,7 +69,7 @@ func startWorld(ctx context.Context, o *Options, fault func(*sesfake.SendRequest
 	if w.redis, err = miniredis.Run(); err != nil {
 		return nil, fmt.Errorf("starting the in-process Redis (miniredis): %w", err)
 	}
-	w.ses = sesfake.New(sesfake.Config{OutboxDir: o.OutboxDir, Fault: fault, MaxSendRate: o.MaxSendRate})
+	w.ses = sesfake.New(sesfake.Config{OutboxDir: o.OutboxDir, Fault: fault, BulkFault: bulkFault, OnAccepted: events.accepted, MaxSendRate: o.MaxSendRate})
 	if err = w.ses.Start(); err != nil {
 		return nil, fmt.Errorf("starting the local SES endpoint: %w", err)
 	}

@@ -79,9 +79,11 @@ func TestRunSendsExactlyOneEmailPerValidUser(t *testing.T) {
 	require.Contains(t, out.String(), fmt.Sprintf("%d of the %d injected users", set.InjectedUsers, set.InjectedUsers))
 	require.Contains(t, out.String(), "ambiguous              "+num(set.AmbiguousBefore)+" before settlement, 0 after")
 
-	// Sent by the senders' own mark, or settled by an event that came
-	// first: each sent user is one of the two.
-	require.Equal(t, rep.Sent, rep.Outcomes["sent"]+int(rep.Status.SettledByEvent))
+	// Sent by the senders' own mark, or settled by an event (which may
+	// also come before a mark that then finds the key sent): each sent
+	// user is at least one of the two.
+	require.LessOrEqual(t, rep.Outcomes["sent"], rep.Sent)
+	require.GreaterOrEqual(t, rep.Outcomes["sent"]+int(rep.Status.SettledByEvent), rep.Sent)
 
 	// The injected throttles were retried through the tiers.
 	require.Positive(t, rep.Throttled)

@@ -134,8 +134,8 @@ type injectionNews struct {
 func (n *injectionNews) tell(now time.Time, prog *progress, amb *ambiguity, wt *watcher) {
 	inj := amb.Injected()
 	for ; n.told < len(inj); n.told++ {
-		prog.event(inj[n.told].At, "SES accepted %d emails of one call and answered 503 (injected): the senders cannot know they left; ambiguous until SES's events settle them",
-			len(inj[n.told].Users))
+		prog.event(inj[n.told].At, "SES accepted %s of one call and answered 503 (injected): the senders cannot know they left; ambiguous until SES's events settle them",
+			plural(len(inj[n.told].Users), "email"))
 		n.settled = false
 	}
 	if n.settled || len(inj) == 0 {
@@ -146,8 +146,8 @@ func (n *injectionNews) tell(now time.Time, prog *progress, amb *ambiguity, wt *
 		return
 	}
 	n.settled = true
-	prog.event(now, "the reconciler settled all %d users of the injected call(s) from their SES events, %.1fs after the 503: ledger sent, reason settled_by_event",
-		len(users), now.Sub(inj[len(inj)-1].At).Seconds())
+	prog.event(now, "the reconciler settled the %s of the injected call(s) from their SES events, %.1fs after the 503: ledger sent, reason settled_by_event",
+		plural(len(users), "user"), now.Sub(inj[len(inj)-1].At).Seconds())
 }
 
 // injectedUsers are the users of every injected call.

@@ -182,15 +182,15 @@ func (r *Report) WriteText(w io.Writer, tiers []time.Duration) {
 		num(b.Batches), strconv.FormatFloat(b.Mean(), 'f', 1, 64), sizes(b.Sizes), num(b.BulkCalls), num(b.SESSendAccepted))
 	set := r.Settlement
 	for _, ic := range r.Injected {
-		row("accepted, then 503", "SES accepted %d emails and answered 503 at %s: users %s",
-			len(ic.Users), ic.At.UTC().Format("15:04:05.000"), firstFew(ic.Users, 4))
+		row("accepted, then 503", "SES accepted %s and answered 503 at %s: %s",
+			plural(len(ic.Users), "email"), ic.At.UTC().Format("15:04:05.000"), firstFew(ic.Users, 4))
 	}
 	if len(r.Injected) < r.WantInjected {
 		row("accepted, then 503", "%d of the %d injected calls happened (the run ended first)", len(r.Injected), r.WantInjected)
 	}
 	row("ambiguous", "%s before settlement, %s after", num(set.AmbiguousBefore), num(r.Ambiguous))
-	row("settled by event", "%s users (ledger sent, reason settled_by_event); %d of the %d injected users, the slowest %.1fs after its 503",
-		num(int(r.Status.SettledByEvent)), set.InjectedSettled, set.InjectedUsers, set.SlowestSettle.Seconds())
+	row("settled by event", "%s (ledger sent, reason settled_by_event); %d of the %d injected users, the slowest %.1fs after its 503",
+		plural(int(r.Status.SettledByEvent), "user"), set.InjectedSettled, set.InjectedUsers, set.SlowestSettle.Seconds())
 	if len(set.Unsettled) > 0 {
 		row("", "not settled by its event: %s", firstFew(set.Unsettled, 5))
 	}
@@ -289,6 +289,14 @@ func byTier(m map[string]int, tiers []time.Duration) string {
 		return ""
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// plural is "1 email", "2 emails".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return num(n) + " " + noun + "s"
 }
 
 func firstFew(s []string, n int) string {

@@ -1,6 +1,6 @@
-// Command demo runs the whole sendonce pipeline in one process on embedded
-// Kafka, Redis and SES stand-ins (`make demo`); see pkg/demo and
-// docs/DEMO.md.
+// Command demo runs the whole sendonce pipeline, the reconciler included,
+// in one process on embedded Kafka, Redis and SES stand-ins (`make demo`);
+// see pkg/demo and docs/DEMO.md.
 package main
 
 import (
@@ -21,12 +21,16 @@ import (
 
 const usage = `usage: go run ./scripts/demo [flags]   (or: make demo DEMO_FLAGS="...")
 
-Runs producer → two senders → retrier in one process on an in-process Kafka
-(kfake), an in-process Redis (miniredis) and a local SES v2 endpoint that
-writes every accepted email to OUTBOX/<campaign>/*.eml. SES throttles some
-calls and one sender is restarted mid-run. It ends with a report and exits 0
-only if every valid user has exactly one email in the outbox and no rejected
-row has any.
+Runs producer → two senders (batches: SendBulkEmail) → retrier, and the
+reconciler (sender reconcile), in one process on an in-process Kafka (kfake),
+an in-process Redis (miniredis) and a local SES v2 endpoint that writes every
+accepted email to OUTBOX/<campaign>/*.eml and publishes SES's Send and
+Delivery events of it to an in-process queue the reconciler reads. SES
+throttles some calls, one sender is restarted mid-run, and one SendBulkEmail
+is accepted by SES and answered 503: only SES's events can settle its users.
+It ends with a report and exits 0 only if every valid user has exactly one
+email in the outbox, no rejected row has any, and every user of the 503 was
+settled by its SES event (ledger reason settled_by_event).
 
 The campaign's outbox folder is emptied when the demo starts (so that the
 check sees this run only) and left in place at the end for you to read,
@@ -56,6 +60,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Users, "users", o.Users, "rows of the generated users CSV (a few of them invalid or duplicates)")
 	fs.StringVar(&o.OutboxDir, "outbox", o.OutboxDir, "folder that receives every accepted email as <campaign>/<recipient>-<message id>.eml")
 	fs.BoolVar(&o.Keep, "keep", o.Keep, "leave the outbox after the run (--keep=false removes it once the check has passed)")
+	fs.IntVar(&o.BatchSize, "batch-size", o.BatchSize, "the senders' --batch-size: most users of one SES call (1: one SendEmail per user, and the injected 503 answers a SendEmail)")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz of every component on this address while the demo runs (e.g. :9090)")
 	if err := fs.Parse(args); err != nil {
 		return err

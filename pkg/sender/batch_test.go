@@ -55,8 +55,10 @@ func TestBatchEntriesAreSettledOneByOne(t *testing.T) {
 // radius of a batch. None is sent twice.
 func TestBulkCallAmbiguityCoversEveryEntry(t *testing.T) {
 	var first atomic.Bool
+	var inCall atomic.Int64 // recipients of the call answered 503
 	e, srv := unitEnv(t, sesfake.Config{BulkFault: func(reqs []sesfake.SendRequest) *sesfake.Fault {
 		if first.CompareAndSwap(false, true) {
+			inCall.Store(int64(len(reqs)))
 			return sesfake.UnavailableAfterAccept
 		}
 		return nil
@@ -78,7 +80,8 @@ func TestBulkCallAmbiguityCoversEveryEntry(t *testing.T) {
 		}
 	}
 	require.Equal(t, n, ambiguous+sent, "every user settled: %v", states)
-	require.Positive(t, ambiguous, "the 503 call's entries")
+	require.Greater(t, inCall.Load(), int64(1), "a batch of several answered 503")
+	require.Equal(t, int(inCall.Load()), ambiguous, "every entry of the 503 call, and only those")
 	require.Equal(t, ambiguous, r.outcome(outAmbiguous))
 	// The emails of the ambiguous call were accepted once and never resent.
 	require.Equal(t, n, srv.Count())

@@ -15,12 +15,15 @@ GO="${GO:-go}"
 # name | file | exact line (fixed string) | replacement | package | -run pattern
 MUTATIONS=(
   "watermark-done|pkg/sender/tracker.go|	for p.head < len(p.pending) && p.pending[p.head].done {|	for p.head < len(p.pending) {|./pkg/sender/|TestCommitWatermarkNeverPassesUnfinished"
-  "arm-ignored|pkg/sender/process.go|	if err := s.arm(p, j, tok); err != nil {|	if err := s.arm(p, j, tok); err != nil && false {|./pkg/sender/|TestLapsedClaimIsNeverSent"
-  "same-token-claim|pkg/fence/scripts.go|if string.sub(v, sep + 1) == ARGV[2] then|if false then|./pkg/fence/|TestFence/miniredis/SameTokenClaim"
+  "arm-ignored|pkg/sender/pipeline.go|		if errs[i] == nil {|		if errs[i] == errs[i] {|./pkg/sender/|TestLapsedClaimIsNeverSent"
+  "same-token-claim|pkg/fence/scripts.go|    elseif att == token then|    elseif false then|./pkg/fence/|TestFence/miniredis/SameTokenClaim"
   "quota-gate-open|pkg/sender/gate.go|	for g.busy.Load() != 0 {|	for false {|./pkg/sender/|TestQuotaPauseSendsNothingAndUsesNoAttempt"
-  "resend-unbounded|pkg/fence/scripts.go|  elseif mode == 'resendable' and (tag == 'C' or tag == 'N') then|  elseif false then|./pkg/sender/|TestResendAtMostOncePerUser"
-  "hold-ignored|pkg/fence/scripts.go|if tag == 'n' and ARGV[5] == 'resend' then|if tag == 'n' then|./pkg/sender/|TestAbandonedSendingKeyIsHeld"
-  "limiter-abandons|pkg/sender/process.go|	err := s.infra(p.ctx, \"rate_limit\", func(ctx context.Context) error {|	err := func(f func(context.Context) error) error { return f(p.ctx) }(func(ctx context.Context) error {|./pkg/sender/|TestLimiterRedisOutageNeverAbandonsAJob"
+  "resend-unbounded|pkg/fence/scripts.go|      if tag == 'C' or tag == 'N' then return 3 end|      if false then return 3 end|./pkg/sender/|TestResendAtMostOncePerUser"
+  "hold-ignored|pkg/fence/scripts.go|    elseif tag == 'n' and ARGV[3] == 'resend' then|    elseif tag == 'n' then|./pkg/sender/|TestAbandonedSendingKeyIsHeld"
+  "limiter-abandons|pkg/sender/pipeline.go|	return s.infra(p.ctx, \"rate_limit\", func(ctx context.Context) error {|	return func(f func(context.Context) error) error { return f(p.ctx) }(func(ctx context.Context) error {|./pkg/sender/|TestLimiterRedisOutageNeverAbandonsAJob"
+  "bulk-error-first-entry-only|pkg/sender/pipeline.go|		if errs[i] != nil {|		if errs[i] != nil && i == 0 {|./pkg/sender/|TestBulkCallAmbiguityCoversEveryEntry"
+  "settle-any-attempt|pkg/fence/scripts.go|if ARGV[3] == '' or att ~= ARGV[3] then return {'other', v, v} end|if ARGV[3] == '' then return {'other', v, v} end|./pkg/fence/|TestSettle"
+  "resolve-at-once|pkg/fence/scripts.go|      if now - t < resolveAfter then|      if false then|./pkg/fence/|TestResolveAfterUsesRedisTime"
 )
 
 only="${1:-}"

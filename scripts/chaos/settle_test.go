@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -110,8 +111,9 @@ type settleStats struct {
 	unsettled []string
 	// noReason lists the settlements whose latest entry names no reason.
 	noReason []string
-	// times are the times to settle, shortest first.
-	times []time.Duration
+	// times are the times to settle, shortest first, per settled*
+	// constant.
+	times map[string][]time.Duration
 	// causes counts the doubted users by the cause of their first
 	// ambiguous entry.
 	causes map[string]*[2]int // cause -> {delivered, not}
@@ -136,7 +138,7 @@ func (st *settleStats) add(id string, s settlement, emails int) {
 		return
 	}
 	if st.by == nil {
-		st.by, st.causes = map[string]int{}, map[string]*[2]int{}
+		st.by, st.causes, st.times = map[string]int{}, map[string]*[2]int{}, map[string][]time.Duration{}
 	}
 	st.before++
 	if s.reported {
@@ -160,33 +162,42 @@ func (st *settleStats) add(id string, s settlement, emails int) {
 		st.noReason = append(st.noReason, fmt.Sprintf("%s: ledger %s with no reason after %s (%d emails)", id, s.final.State, s.reason, emails))
 	}
 	if s.toSettle > 0 {
-		st.times = append(st.times, s.toSettle)
+		st.times[s.how] = append(st.times[s.how], s.toSettle)
 	}
 }
 
 func (st *settleStats) finish() {
-	sort.Slice(st.times, func(i, j int) bool { return st.times[i] < st.times[j] })
+	for _, ts := range st.times {
+		slices.Sort(ts)
+	}
 	sort.Strings(st.unsettled)
 	sort.Strings(st.noReason)
 }
 
-// quantile is the q-quantile of the times to settle (nearest rank).
-func (st *settleStats) quantile(q float64) time.Duration {
-	if len(st.times) == 0 {
+// quantile is the q-quantile of sorted times (nearest rank).
+func quantile(ts []time.Duration, q float64) time.Duration {
+	if len(ts) == 0 {
 		return 0
 	}
-	i := int(q*float64(len(st.times))+0.5) - 1
-	return st.times[min(max(i, 0), len(st.times)-1)]
+	i := int(q*float64(len(ts))+0.5) - 1
+	return ts[min(max(i, 0), len(ts)-1)]
 }
 
-// timesText is "median M, p90 P, max X over N users".
+// timesText is the time to settle per way of settling: "by SES event:
+// median M, p90 P, max X (N users); ...".
 func (st *settleStats) timesText() string {
-	if len(st.times) == 0 {
+	r := func(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
+	var parts []string
+	for _, how := range []string{settledByEvent, settledResent, settledFailed} {
+		if ts := st.times[how]; len(ts) > 0 {
+			parts = append(parts, fmt.Sprintf("%s: median %s, p90 %s, max %s (%d users)",
+				how, r(quantile(ts, 0.5)), r(quantile(ts, 0.9)), r(ts[len(ts)-1]), len(ts)))
+		}
+	}
+	if len(parts) == 0 {
 		return "none"
 	}
-	r := func(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
-	return fmt.Sprintf("median %s, p90 %s, max %s (%d users, first ambiguous entry → settling entry)",
-		r(st.quantile(0.5)), r(st.quantile(0.9)), r(st.times[len(st.times)-1]), len(st.times))
+	return strings.Join(parts, "; ") + " (first ambiguous entry → settling entry)"
 }
 
 // byText is the settled users by how, in a fixed order.
@@ -273,8 +284,10 @@ func TestSettleStats(t *testing.T) {
 	require.Contains(t, st.unsettled[0], "c:")
 	require.Len(t, st.noReason, 1)
 	require.Contains(t, st.noReason[0], "f:")
-	require.Equal(t, []time.Duration{2 * time.Second, 4 * time.Second, 30 * time.Second}, st.times)
-	require.Equal(t, 4*time.Second, st.quantile(0.5))
-	require.Equal(t, 30*time.Second, st.quantile(0.9))
+	require.Equal(t, map[string][]time.Duration{settledByEvent: {2 * time.Second}, settledResent: {4 * time.Second, 30 * time.Second}}, st.times)
+	require.Equal(t, 4*time.Second, quantile(st.times[settledResent], 0.5))
+	require.Equal(t, 30*time.Second, quantile(st.times[settledResent], 0.9))
+	require.Equal(t, 2*time.Second, quantile([]time.Duration{time.Second, 2 * time.Second, 3 * time.Second}, 0.5))
+	require.Contains(t, st.timesText(), "by SES event: median 2s, p90 2s, max 2s (1 users)")
 	require.Equal(t, [2]int{2, 1}, *st.causes["SES answer after the request was written (5xx, reset)"])
 }

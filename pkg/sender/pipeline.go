@@ -96,10 +96,10 @@ func (s *Sender) claimAll(p *partition, es []*entry) bool {
 		switch {
 		case e.claim.Resolved:
 			s.m.count(outResolved)
-			s.jobLog(e.r, e.j).Warn("ambiguous with no SES event after --resolve-after: declared not sent, sending it again", "resolve_after", s.cfg.ResolveAfter)
+			s.warnEntry("resolved", e, "ambiguous with no SES event after --resolve-after: declared not sent, sending it again", "resolve_after", s.cfg.ResolveAfter)
 		case e.claim.Reclaimed:
 			s.m.count(outResent)
-			s.jobLog(e.r, e.j).Warn("ambiguous: resending once (--on-ambiguous resend); if this attempt is ambiguous too, it is held")
+			s.warnEntry("resend", e, "ambiguous: resending once (--on-ambiguous resend); if this attempt is ambiguous too, it is held")
 		}
 	}
 	return true
@@ -307,7 +307,11 @@ func (s *Sender) ambiguous(e *entry, attempt int, class retry.Class, reason stri
 		})
 	}
 	if s.cfg.OnAmbiguous != fence.Resend {
-		s.jobLog(e.r, e.j).Warn("ambiguous: SES may have accepted this email; holding it (nothing resent)", "err", sendErr)
+		if s.cfg.ResolveAfter > 0 {
+			s.warnEntry("awaiting", e, "ambiguous: SES may have accepted this email; awaiting its SES event (sender reconcile) before --resolve-after", "resolve_after", s.cfg.ResolveAfter, "err", sendErr)
+		} else {
+			s.warnEntry("hold", e, "ambiguous: SES may have accepted this email; holding it (nothing resent)", "err", sendErr)
+		}
 		hold()
 		return
 	}
@@ -320,7 +324,7 @@ func (s *Sender) ambiguous(e *entry, attempt int, class retry.Class, reason stri
 			e.recs = append(e.recs, s.retryRecords(e.r, e.j, attempt, class, reason)...)
 			return
 		}
-		s.jobLog(e.r, e.j).Warn("ambiguous again after its one resend: holding it", "err", sendErr)
+		s.warnEntry("hold-resend", e, "ambiguous again after its one resend: holding it", "err", sendErr)
 		hold() // a second mark, in the next round of markAll
 	})
 }
@@ -415,4 +419,15 @@ func (s *Sender) produceAll(es []*entry) {
 	for _, e := range es {
 		e.finished = e.step == produce && ok
 	}
+}
+
+// warnEntry logs one line about an entry, at most once per kind every few
+// seconds with the count held back: an ambiguous SendBulkEmail call makes
+// up to 50 users ambiguous at once, and the ledger names each of them.
+func (s *Sender) warnEntry(kind string, e *entry, msg string, args ...any) {
+	ok, held := s.logs.Allow("entry:"+kind, s.clk.Now())
+	if !ok {
+		return
+	}
+	s.jobLog(e.r, e.j).Warn(msg, append(args, "similar_lines_suppressed", held)...)
 }

@@ -223,7 +223,8 @@ return out
 //
 // Returns {outcome, previous value, value now}: outcome is unknown (no
 // record), bad (not ours), other (another attempt's record, or an event
-// that names no attempt: nothing written), settled (the state changed), fact (only the fact grew) or
+// that names no attempt: nothing written; but a sent verdict over another
+// attempt's unarmed claim is settled: that claim never left), settled (the state changed), fact (only the fact grew) or
 // already (nothing changed). Failed is final for its attempt; a sent
 // verdict turns any other state of the attempt into sent, marked as
 // settled by the event.
@@ -234,7 +235,21 @@ local v = redis.call('HGET', key, user)
 if not v then return {'unknown', '', ''} end
 local tag, flags, t, att = parse(v)
 if not tag then return {'bad', v, v} end
-if ARGV[3] == '' or att ~= ARGV[3] then return {'other', v, v} end
+if ARGV[3] == '' then return {'other', v, v} end
+if att ~= ARGV[3] then
+  -- Another attempt holds the record. When it is a claim that was never
+  -- armed (the resend of an ambiguous attempt declared not sent after
+  -- --resolve-after, or any later claim), nothing of it has left yet: an
+  -- event proving that the earlier attempt was accepted wins, and the
+  -- claim cannot arm. Anything else stands.
+  if ARGV[4] == 's' and (tag == 'c' or tag == 'C') then
+    local won = val('s*' .. ARGV[7], now, ARGV[3], ARGV[5])
+    put(key, user, won)
+    expire(ARGV[8])
+    return {'settled', v, won}
+  end
+  return {'other', v, v}
+end
 if tag == 'f' then return {'already', v, v} end
 local nv
 if ARGV[4] == 'f' then

@@ -93,7 +93,12 @@ type Settlement struct {
 // script, idempotently (SQS delivers at least once and out of order):
 //
 //   - no record, or no layout: Unknown.
-//   - a record of another attempt, or an event naming none: OtherAttempt.
+//   - a record of another attempt, or an event naming none: OtherAttempt,
+//     except a VerdictSent over another attempt's claim that was never
+//     armed (the resend of an ambiguous attempt declared not sent after
+//     ResolveAfter): nothing of that claim left, and the event proves the
+//     earlier attempt was accepted, so the record becomes sent for the
+//     event's attempt (Settled) and the claim cannot arm.
 //   - VerdictFailed: failed with e.Reason, marked ByEvent (Settled), unless
 //     already failed (Already). This includes a sent record: a
 //     RenderingFailure after acceptance means it was never sent.

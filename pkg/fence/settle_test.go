@@ -2,6 +2,7 @@ package fence
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -212,6 +213,39 @@ func testSettleSequences(t *testing.T, b backend) {
 		})
 	}
 
+	// The event of an ambiguous attempt comes after --resolve-after, when
+	// the resend's claim exists but has not armed: the event wins and the
+	// resend cannot arm (it would have been a duplicate). Once the resend
+	// armed, the late event is another attempt's and changes nothing.
+	t.Run("late event over the resend's claim", func(t *testing.T) {
+		for _, armed := range []bool{false, true} {
+			u := fmt.Sprintf("u-late-%v", armed)
+			first := setups["ambiguous"](u)
+			clk.Add(31 * time.Minute)
+			c, err := f.Claim(ctx, camp, u)
+			require.NoError(t, err)
+			require.True(t, c.Resolved)
+			if armed {
+				require.NoError(t, f.Arm(ctx, camp, u, c.Token))
+			}
+			got, err := f.Settle(ctx, send(u, first))
+			require.NoError(t, err)
+			if armed {
+				require.Equal(t, OtherAttempt, got.Outcome)
+				require.NoError(t, f.MarkSent(ctx, camp, u, c.Token, sesID))
+				continue
+			}
+			require.Equal(t, Settled, got.Outcome)
+			require.Equal(t, Sent, got.Now.State)
+			require.Equal(t, first, got.Now.Attempt)
+			require.True(t, got.Now.ByEvent)
+			require.ErrorIs(t, f.Arm(ctx, camp, u, c.Token), ErrNotOwner, "the resend must not arm")
+			again, err := f.Settle(ctx, send(u, first))
+			require.NoError(t, err)
+			require.Equal(t, Already, again.Outcome)
+		}
+	})
+
 	t.Run("event before the sender's own mark", func(t *testing.T) {
 		for _, mark := range []struct {
 			name string
@@ -254,13 +288,16 @@ func testSettleSequences(t *testing.T, b backend) {
 		require.Equal(t, Won, c.Outcome)
 		require.True(t, c.Resolved)
 		require.Equal(t, old, c.Record.Attempt)
-		// The old attempt's late Send: another attempt now owns the
-		// record; the caller counts a real duplicate if both were sent.
+		require.NoError(t, f.Arm(ctx, camp, u, c.Token))
+		// The old attempt's late Send after the resend armed: another
+		// attempt owns the record and may be on the wire; the caller
+		// counts a real duplicate if both were sent. (Before it armed,
+		// the event wins: "late event over the resend's claim".)
 		s, err := f.Settle(ctx, send(u, old))
 		require.NoError(t, err)
 		require.Equal(t, OtherAttempt, s.Outcome)
 		require.Equal(t, c.Token, s.Now.Attempt)
-		require.Equal(t, Claimed, s.Now.State)
+		require.Equal(t, Sending, s.Now.State)
 	})
 
 	t.Run("held, then settled, then done", func(t *testing.T) {

@@ -67,6 +67,11 @@ type Entry struct {
 // or the event came first).
 const ReasonSettledByEvent = "settled_by_event"
 
+// ReasonResentAfterSilence is the Reason of a sent entry whose previous
+// attempt was ambiguous and got no SES event within --resolve-after: it was
+// declared not sent and sent again.
+const ReasonResentAfterSilence = "resent_after_resolve_after"
+
 // The facts of a sent entry (Entry.Fact), from SES's events, in the order
 // the reconciler never goes back on: a later, lower fact never replaces a
 // higher one.

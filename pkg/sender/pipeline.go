@@ -233,7 +233,11 @@ func (s *Sender) sent(e *entry, msgID string) {
 		}
 		s.m.count(outSent)
 		s.gate.sent(e.j)
-		e.recs = append(e.recs, s.entryLedger(e, ledger.Sent, msgID, ""))
+		reason := ""
+		if e.claim.Resolved {
+			reason = ledger.ReasonResentAfterSilence
+		}
+		e.recs = append(e.recs, s.entryLedger(e, ledger.Sent, msgID, reason))
 	})
 }
 

@@ -35,7 +35,7 @@ type settlement struct {
 	reason string
 	// how is one of the settled* constants, from the latest entry.
 	how string
-	// noReason: settled, but the latest entry names no reason for it.
+	// noReason: settled, but the settling entry names no reason for it.
 	noReason bool
 	// toSettle is from the first ambiguous entry to the first terminal
 	// entry after the last ambiguous one; 0 when either is missing.
@@ -70,19 +70,25 @@ func settle(hist []ledger.Entry) settlement {
 	if !s.doubted {
 		return s
 	}
+	// The settling entry names how: the first terminal entry after the
+	// last ambiguous one. Later entries (a redelivered or re-published
+	// job meeting the settled fence) repeat the state, not the reason.
+	settling := s.final
+	for _, e := range hist[last+1:] {
+		if e.State.Terminal() {
+			settling = e
+			break
+		}
+	}
 	switch f := s.final; {
-	case f.State == ledger.Sent && f.Reason == ledger.ReasonSettledByEvent:
+	case f.State == ledger.Sent && (f.Reason == ledger.ReasonSettledByEvent || byEvent):
 		s.how = settledByEvent
-	case f.State == ledger.Sent && byEvent:
-		// Settled by its event, then written again without the reason
-		// (a redelivered job that met the settled fence).
-		s.how, s.noReason = settledByEvent, true
 	case f.State == ledger.Sent:
 		s.how = settledResent
-		s.noReason = f.Reason == ""
+		s.noReason = settling.Reason == ""
 	case f.State == ledger.Failed || f.State == ledger.DeadLettered || f.State == ledger.Expired:
 		s.how = settledFailed
-		s.noReason = f.Reason == ""
+		s.noReason = settling.Reason == ""
 	default: // ambiguous, or back in the retry tiers
 		s.how = settledNot
 		return s
@@ -109,7 +115,7 @@ type settleStats struct {
 	// the ones still in doubt at the end.
 	by        map[string]int
 	unsettled []string
-	// noReason lists the settlements whose latest entry names no reason.
+	// noReason lists the settlements whose settling entry names no reason.
 	noReason []string
 	// times are the times to settle, shortest first, per settled*
 	// constant.
@@ -240,13 +246,15 @@ func TestSettle(t *testing.T) {
 		{"by event, then a fact", []ledger.Entry{amb, {State: ledger.Sent, At: at(3), Reason: ledger.ReasonSettledByEvent},
 			{State: ledger.Sent, At: at(5), Reason: ledger.ReasonSettledByEvent, Fact: ledger.FactDelivered}}, true, settledByEvent, false, 3 * time.Second},
 		{"by event before any ambiguous entry", []ledger.Entry{{State: ledger.Sent, At: at(2), Reason: ledger.ReasonSettledByEvent}}, true, settledByEvent, false, 0},
-		{"by event before any ambiguous entry, reason lost on a redelivery", []ledger.Entry{{State: ledger.Sent, At: at(2), Reason: ledger.ReasonSettledByEvent},
-			{State: ledger.Sent, At: at(2)}}, true, settledByEvent, true, 0},
+		{"by event before any ambiguous entry, then a redelivery", []ledger.Entry{{State: ledger.Sent, At: at(2), Reason: ledger.ReasonSettledByEvent},
+			{State: ledger.Sent, At: at(2)}}, true, settledByEvent, false, 0},
 		{"resent after the window", []ledger.Entry{lease, {State: ledger.Retrying, At: at(21)},
 			{State: ledger.Sent, At: at(25), Reason: "resolved: no SES event within --resolve-after"}}, true, settledResent, false, 25 * time.Second},
 		{"resent, the ledger names no reason", []ledger.Entry{amb, {State: ledger.Sent, At: at(25)}}, true, settledResent, true, 25 * time.Second},
-		{"by event, reason lost on a later rewrite", []ledger.Entry{amb, {State: ledger.Sent, At: at(3), Reason: ledger.ReasonSettledByEvent},
-			{State: ledger.Sent, At: at(9)}}, true, settledByEvent, true, 3 * time.Second},
+		{"by event, then a redelivery", []ledger.Entry{amb, {State: ledger.Sent, At: at(3), Reason: ledger.ReasonSettledByEvent},
+			{State: ledger.Sent, At: at(9)}}, true, settledByEvent, false, 3 * time.Second},
+		{"resent, then a redelivery: the settling entry names it", []ledger.Entry{amb, {State: ledger.Sent, At: at(25), Reason: ledger.ReasonResentAfterSilence},
+			{State: ledger.Sent, At: at(40)}}, true, settledResent, false, 25 * time.Second},
 		{"ambiguous twice, then failed", []ledger.Entry{amb, {State: ledger.Retrying, At: at(21)}, {State: ledger.Ambiguous, At: at(22), Reason: "x"},
 			{State: ledger.Failed, At: at(50), Reason: "rejected"}}, true, settledFailed, false, 50 * time.Second},
 		{"still ambiguous", []ledger.Entry{amb}, true, settledNot, false, 0},

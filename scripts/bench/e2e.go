@@ -23,6 +23,7 @@ type snapshot struct {
 	busy, total  time.Duration
 	redisMem     int64
 	redisKeys    int64
+	redisCmds    map[string]cmdStat
 }
 
 func (b *bench) snap(ctx context.Context) snapshot {
@@ -36,6 +37,7 @@ func (b *bench) snap(ctx context.Context) snapshot {
 	s.busy, s.total = machineBusy()
 	s.redisMem, _ = b.in.redisMemory(ctx)
 	s.redisKeys = b.in.redisKeys(ctx)
+	s.redisCmds = b.in.redisCommands(ctx)
 	return s
 }
 
@@ -47,12 +49,16 @@ type window struct {
 	Busy         time.Duration // every CPU of the machine
 	RedisMem     int64
 	RedisKeys    int64
+	// RedisCmds is Redis's own time per command (INFO commandstats),
+	// busiest first.
+	RedisCmds []namedStat
 }
 
 func between(a, z snapshot) window {
 	return window{
 		Wall: z.at.Sub(a.at), Kafka: z.kafka - a.kafka, Redis: z.redis - a.redis, Bench: z.self - a.self,
 		Busy: z.busy - a.busy, RedisMem: z.redisMem - a.redisMem, RedisKeys: z.redisKeys - a.redisKeys,
+		RedisCmds: commandsBetween(a.redisCmds, z.redisCmds),
 	}
 }
 

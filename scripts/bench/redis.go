@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sort"
 	"strings"
 	"time"
 
@@ -93,4 +94,55 @@ func infoFloat(info, field string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in INFO", field)
+}
+
+// redisCommands is INFO commandstats: microseconds spent per command
+// (commands run by scripts counted under their own names as well as in
+// the script's EVALSHA).
+func (in *infra) redisCommands(ctx context.Context) map[string]cmdStat {
+	s, err := in.rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil
+	}
+	out := map[string]cmdStat{}
+	for _, l := range strings.Split(s, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
+		name, found := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !found {
+			continue
+		}
+		var c cmdStat
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "calls":
+				fmt.Sscanf(v, "%d", &c.Calls)
+			case "usec":
+				fmt.Sscanf(v, "%d", &c.Usec)
+			}
+		}
+		out[name] = c
+	}
+	return out
+}
+
+type cmdStat struct{ Calls, Usec int64 }
+
+// commandsBetween is what each command cost between two INFO
+// commandstats, busiest first.
+func commandsBetween(a, z map[string]cmdStat) []namedStat {
+	var out []namedStat
+	for name, c := range z {
+		d := cmdStat{Calls: c.Calls - a[name].Calls, Usec: c.Usec - a[name].Usec}
+		if d.Calls > 0 {
+			out = append(out, namedStat{name, d})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Usec > out[j].Usec })
+	return out
+}
+
+type namedStat struct {
+	Name string
+	cmdStat
 }

@@ -254,6 +254,15 @@ func (b *bench) markdown() string {
 			}
 			fmt.Fprintf(&sb, "\nKafka on disk per user at the end of the %d × %d, %s run (log segments as the clients wrote them, compressed): %s.\n", e.Senders, e.Concurrency, e.pathName(), strings.Join(parts, ", "))
 		}
+		for _, e := range all {
+			var parts []string
+			for _, c := range e.Win.RedisCmds[:min(6, len(e.Win.RedisCmds))] {
+				parts = append(parts, fmt.Sprintf("%s %d calls, %.1f µs/call, %.2f µs/email", c.Name, c.Calls, float64(c.Usec)/float64(c.Calls), float64(c.Usec)/float64(max(e.Accepted, 1))))
+			}
+			if len(parts) > 0 {
+				fmt.Fprintf(&sb, "\nRedis's own time by command in the %d × %d, %s run (INFO commandstats; the commands a script runs are counted in its EVALSHA too): %s.\n", e.Senders, e.Concurrency, e.pathName(), strings.Join(parts, "; "))
+			}
+		}
 	}
 	if p := r.Publish; p != nil {
 		fmt.Fprintf(&sb, "\nPublish: %d users, CSV %.0f MiB, wall %.2f s, producer CPU %.2f s (user %.2f, sys %.2f), peak RSS %s; Kafka used %.2f s CPU meanwhile; %d records in the jobs topic.\n",

@@ -199,7 +199,42 @@ func (b *bench) createTopics(ctx context.Context, prefix, tiers string) error {
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("creating the members topic: %w", err)
 	}
-	return nil
+	return b.waitTopicsLed(ctx, prefix)
+}
+
+// waitTopicsLed waits until every topic of prefix has a leader for each
+// partition: a busy KRaft broker answers CreateTopics before it serves
+// the new partitions, and a producer that writes at once is told
+// UNKNOWN_TOPIC_OR_PARTITION.
+func (b *bench) waitTopicsLed(ctx context.Context, prefix string) error {
+	for {
+		topics, err := b.in.adm.ListTopics(ctx)
+		ready, seen := err == nil, 0
+		if err == nil {
+			for name, d := range topics {
+				if !strings.HasPrefix(name, prefix+".") {
+					continue
+				}
+				seen++
+				if d.Err != nil || len(d.Partitions) == 0 {
+					ready = false
+				}
+				for _, p := range d.Partitions {
+					if p.Err != nil || p.Leader < 0 {
+						ready = false
+					}
+				}
+			}
+		}
+		if ready && seen > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the topics of %s have no leader yet: %w", prefix, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // outcomes sums sendonce_sender_jobs_total over the senders, by outcome.

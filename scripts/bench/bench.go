@@ -186,18 +186,20 @@ func (b *bench) createTopics(ctx context.Context, prefix, tiers string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, b.in.kcl, kafka.Layout{Topics: kafka.Topics{Prefix: prefix}, Partitions: int32(b.o.partitions), ReplicationFactor: -1, Tiers: t}, slog.New(slog.DiscardHandler)); err != nil {
-		return err
-	}
-	// The producer's membership topic too: a producer that creates it
-	// and writes to it at once can be told UNKNOWN_TOPIC_OR_PARTITION by a
-	// busy broker, and fail the run.
+	// The producer's membership topic too, first, so that it has been
+	// served the longest when the producer writes to it: a busy broker
+	// answered writes to a topic created a moment before with
+	// UNKNOWN_TOPIC_OR_PARTITION, which failed the producer (2 runs of ~30
+	// at load average 10-17).
 	resp, err := b.in.adm.CreateTopic(ctx, int32(b.o.partitions), -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact,delete")}, producer.MembersTopic(kafka.Topics{Prefix: prefix}))
 	if err == nil {
 		err = resp.Err
 	}
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("creating the members topic: %w", err)
+	}
+	if err := kafka.EnsureTopics(ctx, b.in.kcl, kafka.Layout{Topics: kafka.Topics{Prefix: prefix}, Partitions: int32(b.o.partitions), ReplicationFactor: -1, Tiers: t}, slog.New(slog.DiscardHandler)); err != nil {
+		return err
 	}
 	return b.waitTopicsLed(ctx, prefix)
 }

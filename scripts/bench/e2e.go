@@ -140,7 +140,7 @@ func (b *bench) endToEnd(ctx context.Context, n, batch int) error {
 	}
 	r, err := b.pipeline(ctx, pipelineRun{
 		phase: fmt.Sprintf("e2e%d-b%d", n, batch), prefixChar: pc, users: users, csv: csv, senders: n,
-		senderArgs: senderRunArgs(conc, batch, b.o.maxRate, b.o.partitions),
+		senderArgs: append(senderRunArgs(conc, batch, b.o.maxRate, b.o.partitions), strings.Fields(b.o.senderFlags)...),
 	})
 	if r != nil {
 		r.Concurrency, r.Batch = conc, batch

@@ -38,6 +38,7 @@ type options struct {
 	concurrency  int
 	batchConc    int
 	rawBulkConc  int
+	senderFlags  string
 	maxRate      float64
 	latency      time.Duration
 	partitions   int
@@ -87,6 +88,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.batchSizes, "batch-sizes", "50,1", "comma-separated --batch-size values, one end-to-end run each (per sender count): 50 is the batched path, 1 the per-user SendEmail path")
 	fs.IntVar(&o.concurrency, "concurrency", 256, "--concurrency (SES calls in flight) of each sender on the batch-size-1 path; the bare SendEmail client runs at senders × this")
 	fs.IntVar(&o.batchConc, "batch-concurrency", 64, "--concurrency of each sender on a batched path (each call carries up to --batch-size recipients; 64 is the sender's default)")
+	fs.StringVar(&o.senderFlags, "sender-flags", "", "more flags of every end-to-end and profiled sender, space-separated, e.g. \"--fence-buckets 512\"")
 	fs.IntVar(&o.rawBulkConc, "raw-bulk-concurrency", 0, "calls in flight of the bare SendBulkEmail client (0: the largest sender count × --batch-concurrency)")
 	fs.Float64Var(&o.maxRate, "max-send-rate", 100_000, "--max-send-rate of the end-to-end runs (high: the limiter is not the cap)")
 	fs.DurationVar(&o.latency, "latency", 20*time.Millisecond, "latency of the fake SES's SendEmail answer")

@@ -49,7 +49,7 @@ func (b *bench) profile(ctx context.Context) error {
 	}
 	r, err := b.pipeline(ctx, pipelineRun{
 		phase: "profile", prefixChar: 'p', users: users, csv: csv, senders: 1, profile: prof,
-		senderArgs: senderRunArgs(b.o.batchConc, ses.MaxBulkEntries, b.o.maxRate, b.o.partitions),
+		senderArgs: append(senderRunArgs(b.o.batchConc, ses.MaxBulkEntries, b.o.maxRate, b.o.partitions), strings.Fields(b.o.senderFlags)...),
 	})
 	if err != nil {
 		return err

@@ -77,7 +77,7 @@ for i = 7, #ARGV, 3 do
     put(key, user, val('c', now + lease, token, ''))
     outcome, v = 'won', ''
   else
-    local tag, flags, t, att = parse(v)
+    local tag, flags, t, att, detail = parse(v)
     if not tag then
       outcome = 'bad'
     elseif tag == 'r' then
@@ -89,21 +89,29 @@ for i = 7, #ARGV, 3 do
       if now - t < resolveAfter then
         outcome = 'unsettled'
       else
-        put(key, user, val('c', now + lease, token, ''))
+        -- the claim of a resolved resend is marked R, so that its next
+        -- owner (this one abandoned before arming) still says why
+        put(key, user, val('c', now + lease, token, 'R'))
         outcome = 'resolved'
       end
     elseif not inflight(tag) then
       outcome = 'done'
     elseif att == token then
       -- this very claim, resent by the client after a lost reply
-      if tag == 'C' or tag == 'N' then outcome = 'reclaimed' else outcome = 'won' end
+      if tag == 'C' or tag == 'N' then outcome = 'reclaimed' elseif detail == 'R' then outcome = 'resolved' else outcome = 'won' end
       v = ''
     elseif t > now then
       outcome = 'busy'
     elseif tag == 'c' then
       -- the holder never armed it, so it never wrote the request: take it
-      put(key, user, val('c', now + lease, token, ''))
-      outcome = 'won'
+      -- (still the resend of a resolved ambiguous attempt if it was one)
+      if detail == 'R' then
+        put(key, user, val('c', now + lease, token, 'R'))
+        outcome = 'resolved'
+      else
+        put(key, user, val('c', now + lease, token, ''))
+        outcome = 'won'
+      end
     elseif tag == 'C' then
       -- the resend was claimed but never armed: it is still the one resend
       put(key, user, val('C', now + lease, token, ''))

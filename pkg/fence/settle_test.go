@@ -213,6 +213,28 @@ func testSettleSequences(t *testing.T, b backend) {
 		})
 	}
 
+	// The resend of a resolved attempt whose claim was abandoned before it
+	// armed (its sender died) is still a resolved resend for the next
+	// owner, and for a resent claim of the same token.
+	t.Run("resolved claim abandoned before arming", func(t *testing.T) {
+		u := "u-resolved-abandoned"
+		setups["ambiguous"](u)
+		clk.Add(31 * time.Minute)
+		c, err := f.Claim(ctx, camp, u)
+		require.NoError(t, err)
+		require.True(t, c.Resolved)
+		again, err := f.ClaimBatchWith(ctx, []Item{{Campaign: camp, User: u}}, []string{c.Token})
+		require.NoError(t, err)
+		require.True(t, again[0].Resolved, "the same claim resent")
+		clk.Add(time.Minute) // its lease is over
+		next, err := f.Claim(ctx, camp, u)
+		require.NoError(t, err)
+		require.Equal(t, Won, next.Outcome)
+		require.True(t, next.Resolved)
+		require.NoError(t, f.Arm(ctx, camp, u, next.Token))
+		require.NoError(t, f.MarkSent(ctx, camp, u, next.Token, sesID))
+	})
+
 	// The event of an ambiguous attempt comes after --resolve-after, when
 	// the resend's claim exists but has not armed: the event wins and the
 	// resend cannot arm (it would have been a duplicate). Once the resend

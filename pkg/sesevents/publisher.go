@@ -56,6 +56,11 @@ type Config struct {
 	Rules []Rule
 	// PublishTimeout bounds one SNS Publish; default 10s.
 	PublishTimeout time.Duration
+	// PublishAttempts is how many times one event is published before it
+	// counts as failed (SES itself keeps trying to deliver an event to its
+	// destination; an emulator that stalls for a few seconds must not lose
+	// it); default 5, a second apart and more.
+	PublishAttempts int
 	// Seed makes the delays and duplicates repeatable.
 	Seed int64
 	// Now dates the events; nil is time.Now.
@@ -75,6 +80,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("sesevents: duplicate ratio %v is not within [0, 1]", c.DuplicateRatio)
 	case c.PublishTimeout < 0:
 		return errors.New("sesevents: publish timeout must not be negative")
+	case c.PublishAttempts < 0:
+		return errors.New("sesevents: publish attempts must not be negative")
+	}
+	if c.PublishAttempts == 0 {
+		c.PublishAttempts = 5
 	}
 	if c.Rules == nil {
 		c.Rules = DefaultRules
@@ -219,10 +229,19 @@ func (p *Publisher) schedule(typ Type, a Accepted, dup bool) {
 
 func (p *Publisher) publish(e Event, dup bool) {
 	body, err := json.Marshal(e)
-	if err == nil {
+	for attempt := 1; err == nil && attempt <= p.cfg.PublishAttempts; attempt++ {
+		if attempt > 1 {
+			// A timed-out publish may have landed: the retry can make a
+			// duplicate event, which the reconciler must take anyway.
+			time.Sleep(time.Duration(attempt-1) * time.Second)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.PublishTimeout)
 		_, err = p.api.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(p.cfg.TopicARN), Message: aws.String(string(body))})
 		cancel()
+		if err == nil || attempt == p.cfg.PublishAttempts {
+			break
+		}
+		err = nil // try again
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -19,11 +19,21 @@ type fakeSNS struct {
 	events []Event
 	topics []string
 	err    error
+	// failFirst fails that many publishes before answering.
+	failFirst int
+	calls     int
 }
 
 func (f *fakeSNS) Publish(_ context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
 	if f.err != nil {
 		return nil, f.err
+	}
+	f.mu.Lock()
+	f.calls++
+	failing := f.calls <= f.failFirst
+	f.mu.Unlock()
+	if failing {
+		return nil, errors.New("context deadline exceeded (a stalled emulator)")
 	}
 	e, err := Parse([]byte(aws.ToString(in.Message)))
 	if err != nil {
@@ -149,10 +159,23 @@ func countDups(f *fakeSNS, typ Type) int {
 }
 
 func TestPublisherFailureCounted(t *testing.T) {
-	p, err := NewWithAPI(&fakeSNS{err: errors.New("NotFound: topic does not exist")}, Config{TopicARN: "arn:t"})
+	p, err := NewWithAPI(&fakeSNS{err: errors.New("NotFound: topic does not exist")}, Config{TopicARN: "arn:t", PublishAttempts: 1})
 	require.NoError(t, err)
 	p.Accepted(Accepted{MessageID: "m", To: []string{"a@example.org"}})
 	require.NoError(t, p.Close(context.Background()))
 	require.Equal(t, 2, p.Stats().Failed)
 	require.Empty(t, p.Stats().Published)
+}
+
+// A publish that fails (the emulator stalled) is tried again: the event is
+// not lost.
+func TestPublisherRetries(t *testing.T) {
+	f := &fakeSNS{failFirst: 1}
+	p, err := NewWithAPI(f, Config{TopicARN: "arn:t", NoDelivery: true, PublishAttempts: 3})
+	require.NoError(t, err)
+	p.Accepted(Accepted{MessageID: "m", To: []string{"a@example.org"}})
+	require.NoError(t, p.Close(context.Background()))
+	require.Zero(t, p.Stats().Failed)
+	require.Equal(t, 1, p.Stats().Published[Send])
+	require.Len(t, f.events, 1)
 }

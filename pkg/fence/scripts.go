@@ -184,12 +184,22 @@ local function mark(key, user, token, mode, ntag, detail)
       end
       return 0
     end
+    -- R marks the resend of a resolved ambiguous attempt: arming keeps
+    -- it, and releasing it leaves an expired claim that still says so (the
+    -- next claim answers resolved), so the ledger can name why it was
+    -- sent again.
+    local resolved = ''
+    if old == 'R' and (tag == 'c' or tag == 'n') then resolved = 'R' end
     if mode == 'D' then
-      redis.call('HDEL', key, user)
+      if resolved == 'R' then
+        put(key, user, val('c', 0, token, 'R'))
+      else
+        redis.call('HDEL', key, user)
+      end
     elseif mode == 'A' then
       local nt = 'n'
       if tag == 'C' or tag == 'N' then nt = 'N' end
-      put(key, user, val(nt, now + lease, token, ''))
+      put(key, user, val(nt, now + lease, token, resolved))
     elseif mode == 'R' then
       if tag == 'C' or tag == 'N' then return 3 end
       put(key, user, val('r', now, token, detail))

@@ -231,8 +231,19 @@ func testSettleSequences(t *testing.T, b backend) {
 		require.NoError(t, err)
 		require.Equal(t, Won, next.Outcome)
 		require.True(t, next.Resolved)
+		// Armed, then released (SES throttled it: surely not sent): the
+		// next claim is still the resolved resend.
 		require.NoError(t, f.Arm(ctx, camp, u, next.Token))
-		require.NoError(t, f.MarkSent(ctx, camp, u, next.Token, sesID))
+		require.NoError(t, f.Release(ctx, camp, u, next.Token))
+		third, err := f.Claim(ctx, camp, u)
+		require.NoError(t, err)
+		require.Equal(t, Won, third.Outcome)
+		require.True(t, third.Resolved)
+		require.NoError(t, f.Arm(ctx, camp, u, third.Token))
+		require.NoError(t, f.MarkSent(ctx, camp, u, third.Token, sesID))
+		done, err := f.Claim(ctx, camp, u)
+		require.NoError(t, err)
+		require.Equal(t, Done, done.Outcome)
 	})
 
 	// The event of an ambiguous attempt comes after --resolve-after, when

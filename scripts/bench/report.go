@@ -50,8 +50,17 @@ const (
 	targetVsSendEmail = 1.5 // × the bare concurrent SendEmail client
 )
 
-func pctOver(got, want float64) string  { return fmt.Sprintf("(+%.0f%%)", 100*(got/want-1)) }
-func pctUnder(got, want float64) string { return fmt.Sprintf("(-%.0f%%)", 100*(1-got/want)) }
+func pctOver(got, want float64) string  { return "(+" + pct(100*(got/want-1)) + ")" }
+func pctUnder(got, want float64) string { return "(-" + pct(100*(1-got/want)) + ")" }
+
+// pct prints a percentage with a decimal when it is small, so that a
+// narrow miss does not read "+0%".
+func pct(p float64) string {
+	if p < 10 {
+		return fmt.Sprintf("%.1f%%", p)
+	}
+	return fmt.Sprintf("%.0f%%", p)
+}
 
 // rawFor is the bare client of the run: SendEmail at total concurrency
 // conc, or (bulk) the SendBulkEmail one.

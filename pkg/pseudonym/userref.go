@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // The user_ref EmailTag carries the user id sealed (encrypted and
@@ -93,7 +94,29 @@ func OpenUserRef(key []byte, ref string) (string, error) {
 	return string(id), nil
 }
 
+// lastAEAD caches the cipher of the last key: a process seals every email
+// under one key, and deriving it (HKDF) and setting up AES-GCM per email was
+// a tenth of the sender's CPU per email on the batched path.
+var lastAEAD atomic.Pointer[keyedAEAD]
+
+type keyedAEAD struct {
+	key  string
+	aead cipher.AEAD // GCM: safe for concurrent use
+}
+
 func userRefAEAD(key []byte) (cipher.AEAD, error) {
+	if c := lastAEAD.Load(); c != nil && c.key == string(key) {
+		return c.aead, nil
+	}
+	aead, err := newUserRefAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	lastAEAD.Store(&keyedAEAD{key: string(key), aead: aead})
+	return aead, nil
+}
+
+func newUserRefAEAD(key []byte) (cipher.AEAD, error) {
 	k, err := hkdf.Key(sha256.New, key, nil, "sendonce user_ref aes-256-gcm", 32)
 	if err != nil {
 		return nil, fmt.Errorf("deriving the user_ref key: %w", err)

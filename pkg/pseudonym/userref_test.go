@@ -74,3 +74,30 @@ func TestUserRefRejects(t *testing.T) {
 		require.ErrorIs(t, err, ErrBadUserRef, name)
 	}
 }
+
+// Sealing under two keys in turn still gives each key's own ref (the cache
+// holds one key).
+func TestSealUserRefAlternatingKeys(t *testing.T) {
+	k1, k2 := []byte(strings.Repeat("a", 32)), []byte(strings.Repeat("b", 32))
+	for i := 0; i < 3; i++ {
+		r1, err := SealUserRef(k1, "u1")
+		require.NoError(t, err)
+		r2, err := SealUserRef(k2, "u1")
+		require.NoError(t, err)
+		require.NotEqual(t, r1, r2)
+		got, err := OpenUserRef(k1, r1)
+		require.NoError(t, err)
+		require.Equal(t, "u1", got)
+		_, err = OpenUserRef(k1, r2)
+		require.ErrorIs(t, err, ErrBadUserRef)
+	}
+}
+
+func BenchmarkSealUserRef(b *testing.B) {
+	key := []byte(strings.Repeat("k", 32))
+	for i := 0; i < b.N; i++ {
+		if _, err := SealUserRef(key, "user-0001234"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

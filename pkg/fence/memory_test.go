@@ -74,7 +74,9 @@ func TestMemoryPerSentUser(t *testing.T) {
 		for i := range items {
 			items[i] = Item{Campaign: campaign, User: fmt.Sprintf("user-%07d", start+i)}
 		}
-		sendBatch(t, f, items, func(i int) string { return fmt.Sprintf("0100018c7e3a2b1f-%08x-3b7d-4e2a-8f1c-%012x-000000", start+i, start+i) })
+		sendBatch(t, f, items, func(i int) string {
+			return fmt.Sprintf("0100018c7e3a2b1f-%08x-3b7d-4e2a-8f1c-%012x-000000", start+i, start+i)
+		})
 	}
 	var total int64
 	buckets := 0

@@ -58,7 +58,7 @@ func tricky(t testing.TB) []*Job {
 		jobs = append(jobs, j)
 	}
 	loc := time.FixedZone("odd", -(5*3600 + 30*60 + 17))
-	for _, j := range []*Job{
+	jobs = append(jobs, []*Job{
 		{}, // every field zero (Encode sets the version)
 		{Version: 1, Campaign: "c", Attempt: -3, Data: json.RawMessage{}, Headers: map[string]string{}},
 		{Version: -7, Attempt: 1 << 40, CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 123456789, loc)},
@@ -67,9 +67,7 @@ func tricky(t testing.TB) []*Job {
 		{Version: 1, CreatedAt: time.Now(), ExpiresAt: ptr(time.Now().Add(time.Hour).Local())},
 		{Version: 1, Headers: map[string]string{"b": "2", "a": "1", "c": "", "": "empty key", "A": "upper"}},
 		{Version: 1, Headers: manyHeaders(20)},
-	} {
-		jobs = append(jobs, j)
-	}
+	}...)
 	return jobs
 }
 

@@ -29,7 +29,9 @@ func newBulkUpstream(t *testing.T) *bulkUpstream {
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
 			Destination      struct{ ToAddresses []string }
-			BulkEmailEntries []struct{ Destination struct{ ToAddresses []string } }
+			BulkEmailEntries []struct {
+				Destination struct{ ToAddresses []string }
+			}
 		}
 		_ = json.NewDecoder(r.Body).Decode(&in)
 		u.mu.Lock()

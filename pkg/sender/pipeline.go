@@ -47,21 +47,34 @@ func liveOf(es []*entry) []*entry {
 	return out
 }
 
+// itemsOf names the fence keys of es.
+func itemsOf(es []*entry) []fence.Item {
+	items := make([]fence.Item, len(es))
+	for i, e := range es {
+		items[i] = fence.Item{Campaign: e.j.Campaign, User: e.j.UserID}
+	}
+	return items
+}
+
+// dropAll leaves every entry unfinished (consumed again) and says so.
+func dropAll(es []*entry) bool {
+	for _, e := range es {
+		e.step = dropped
+	}
+	return false
+}
+
 // claimAll takes the fence of every entry in one round trip, waiting out
 // Redis outages while the partition is ours. The entries not won are
 // settled here: settled before (a duplicate prevented), held by another
 // sender, abandoned while sending, or awaiting their SES event.
 func (s *Sender) claimAll(p *partition, es []*entry) bool {
-	items := make([]fence.Item, len(es))
+	items := itemsOf(es)
 	toks := make([]string, len(es))
-	for i, e := range es {
-		items[i] = fence.Item{Campaign: e.j.Campaign, User: e.j.UserID}
+	for i := range toks {
 		t, err := fence.NewAttempt()
 		if err != nil {
-			for _, e := range es {
-				e.step = dropped
-			}
-			return false
+			return dropAll(es)
 		}
 		toks[i] = t
 	}
@@ -73,10 +86,7 @@ func (s *Sender) claimAll(p *partition, es []*entry) bool {
 		return err
 	})
 	if err != nil {
-		for _, e := range es {
-			e.step = dropped
-		}
-		return false
+		return dropAll(es)
 	}
 	for i, e := range es {
 		e.claim = cls[i]
@@ -127,22 +137,24 @@ func (s *Sender) endUnsendable(es []*entry) {
 // away gives the claims back.
 func (s *Sender) waitRate(p *partition, es []*entry) (due time.Time, ok bool) {
 	live := liveOf(es)
-	if s.lim == nil || len(live) == 0 {
-		return s.clk.Now(), len(live) > 0
-	}
-	if err := s.reserve(p, len(live)); err != nil {
-		s.releaseUnsent(live)
+	if len(live) == 0 || (s.lim != nil && !s.reserve(p, live)) {
 		return time.Time{}, false
 	}
 	return s.clk.Now(), true
 }
 
-func (s *Sender) reserve(p *partition, n int) error {
-	return s.infra(p.ctx, "rate_limit", func(ctx context.Context) error {
-		waited, err := s.lim.WaitN(ctx, n)
+// reserve takes one slot per entry in one reservation; when the partition
+// goes away first it gives the entries' claims back.
+func (s *Sender) reserve(p *partition, live []*entry) bool {
+	err := s.infra(p.ctx, "rate_limit", func(ctx context.Context) error {
+		waited, err := s.lim.WaitN(ctx, len(live))
 		s.m.rateWait.Observe(waited.Seconds())
 		return err
 	})
+	if err != nil {
+		s.releaseUnsent(live)
+	}
+	return err == nil
 }
 
 // onTime keeps the rate's slots honest after arming: when the arm round
@@ -154,13 +166,8 @@ func (s *Sender) onTime(p *partition, es []*entry, due time.Time) bool {
 	if s.lim == nil || s.clk.Now().Sub(due) <= s.lim.MaxLate() {
 		return true
 	}
-	live := liveOf(es)
 	s.m.rateRetaken.Inc()
-	if err := s.reserve(p, len(live)); err != nil {
-		s.releaseUnsent(live)
-		return false
-	}
-	return true
+	return s.reserve(p, liveOf(es))
 }
 
 // armAll moves every live key to "sending" right before the request is
@@ -168,10 +175,10 @@ func (s *Sender) onTime(p *partition, es []*entry, due time.Time) bool {
 // (another sender took it) is not sent: the retrier brings it back.
 func (s *Sender) armAll(p *partition, es []*entry) bool {
 	live := liveOf(es)
-	items := make([]fence.Item, len(live))
+	items := itemsOf(live)
 	toks := make([]string, len(live))
 	for i, e := range live {
-		items[i], toks[i] = fence.Item{Campaign: e.j.Campaign, User: e.j.UserID}, e.tok
+		toks[i] = e.tok
 	}
 	var errs []error
 	err := s.infra(p.ctx, "arm", func(ctx context.Context) (err error) {

@@ -12,22 +12,19 @@ import (
 )
 
 func (s *Sender) ledgerRecord(j *job.Job, st ledger.State, msgID, reason string) *kgo.Record {
-	r, err := ledger.Record(s.cfg.Topics.Ledger(), ledger.Entry{
-		Campaign: j.Campaign, UserID: j.UserID, State: st, At: s.clk.Now().UTC(),
-		MessageID: msgID, Reason: job.Truncate(reason), Attempt: j.Attempt,
-	})
-	if err != nil { // an Entry of strings always encodes
-		panic(err)
-	}
-	return r
+	return s.ledgerOf(j, "", st, msgID, reason)
 }
 
 // entryLedger is ledgerRecord for a batch entry: it names the attempt (the
 // fence token, also the attempt EmailTag) that SES events refer to.
 func (s *Sender) entryLedger(e *entry, st ledger.State, msgID, reason string) *kgo.Record {
+	return s.ledgerOf(e.j, e.tok, st, msgID, reason)
+}
+
+func (s *Sender) ledgerOf(j *job.Job, attemptID string, st ledger.State, msgID, reason string) *kgo.Record {
 	r, err := ledger.Record(s.cfg.Topics.Ledger(), ledger.Entry{
-		Campaign: e.j.Campaign, UserID: e.j.UserID, State: st, At: s.clk.Now().UTC(),
-		MessageID: msgID, Reason: job.Truncate(reason), Attempt: e.j.Attempt, AttemptID: e.tok,
+		Campaign: j.Campaign, UserID: j.UserID, State: st, At: s.clk.Now().UTC(),
+		MessageID: msgID, Reason: job.Truncate(reason), Attempt: j.Attempt, AttemptID: attemptID,
 	})
 	if err != nil { // an Entry of strings always encodes
 		panic(err)

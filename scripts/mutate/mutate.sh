@@ -20,7 +20,7 @@ MUTATIONS=(
   "quota-gate-open|pkg/sender/gate.go|	for g.busy.Load() != 0 {|	for false {|./pkg/sender/|TestQuotaPauseSendsNothingAndUsesNoAttempt"
   "resend-unbounded|pkg/fence/scripts.go|      if tag == 'C' or tag == 'N' then return 3 end|      if false then return 3 end|./pkg/sender/|TestResendAtMostOncePerUser"
   "hold-ignored|pkg/fence/scripts.go|    elseif tag == 'n' and ARGV[3] == 'resend' then|    elseif tag == 'n' then|./pkg/sender/|TestAbandonedSendingKeyIsHeld"
-  "limiter-abandons|pkg/sender/pipeline.go|	return s.infra(p.ctx, \"rate_limit\", func(ctx context.Context) error {|	return func(f func(context.Context) error) error { return f(p.ctx) }(func(ctx context.Context) error {|./pkg/sender/|TestLimiterRedisOutageNeverAbandonsAJob"
+  "limiter-abandons|pkg/sender/pipeline.go|	err := s.infra(p.ctx, \"rate_limit\", func(ctx context.Context) error {|	err := func(f func(context.Context) error) error { return f(p.ctx) }(func(ctx context.Context) error {|./pkg/sender/|TestLimiterRedisOutageNeverAbandonsAJob"
   "bulk-error-first-entry-only|pkg/sender/pipeline.go|		if errs[i] != nil {|		if errs[i] != nil && i == 0 {|./pkg/sender/|TestBulkCallAmbiguityCoversEveryEntry"
   "settle-any-attempt|pkg/fence/scripts.go|if att ~= ARGV[3] then|if false then|./pkg/fence/|TestSettle"
   "resolve-at-once|pkg/fence/scripts.go|      if now - t < resolveAfter then|      if false then|./pkg/fence/|TestResolveAfterUsesRedisTime"

@@ -1,20 +1,12 @@
 package sender
 
 import (
-	"context"
 	"errors"
-	"sync"
 
 	"github.com/sendonce/sendonce/pkg/job"
 	"github.com/sendonce/sendonce/pkg/pseudonym"
 	"github.com/sendonce/sendonce/pkg/ses"
 )
-
-// BulkMailer sends one SendBulkEmail call. *ses.Client implements it; a
-// Mailer without it sends a batch's entries with concurrent Send calls.
-type BulkMailer interface {
-	SendBulk(ctx context.Context, m ses.BulkMessage) ([]ses.BulkResult, error)
-}
 
 // send writes the SES request of es (one batch: same campaign, template,
 // From and configuration set): SendEmail for one entry, SendBulkEmail for
@@ -26,19 +18,6 @@ func (s *Sender) send(es []*entry) (ids []string, errs []error) {
 		ids[0], errs[0] = s.ses.Send(s.workCtx, s.message(es[0]))
 		return ids, errs
 	}
-	bulk, ok := s.ses.(BulkMailer)
-	if !ok {
-		var wg sync.WaitGroup
-		for i, e := range es {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ids[i], errs[i] = s.ses.Send(s.workCtx, s.message(e))
-			}()
-		}
-		wg.Wait()
-		return ids, errs
-	}
 	first := es[0].j
 	m := ses.BulkMessage{From: first.From, Template: first.Template, ConfigurationSet: first.ConfigurationSet, Entries: make([]ses.BulkEntry, len(es))}
 	for i, e := range es {
@@ -46,7 +25,7 @@ func (s *Sender) send(es []*entry) (ids []string, errs []error) {
 		m.Entries[i] = ses.BulkEntry{To: one.To, TemplateData: one.TemplateData, Headers: one.Headers, Tags: one.Tags}
 	}
 	s.m.bulkCalls.Inc()
-	res, err := bulk.SendBulk(s.workCtx, m)
+	res, err := s.ses.SendBulk(s.workCtx, m)
 	for i := range es {
 		switch {
 		case err != nil:

@@ -20,9 +20,13 @@ import (
 	"github.com/sendonce/sendonce/pkg/ses"
 )
 
-// Mailer sends one email and reads the account. *ses.Client implements it.
+// Mailer sends one email, or one SendBulkEmail call of a batch, and reads
+// the account. *ses.Client implements it.
 type Mailer interface {
 	Send(ctx context.Context, m ses.Message) (messageID string, err error)
+	// SendBulk sends one SendBulkEmail call: an error is the whole call's,
+	// else one result per entry.
+	SendBulk(ctx context.Context, m ses.BulkMessage) ([]ses.BulkResult, error)
 	Account(ctx context.Context) (ses.Account, error)
 }
 

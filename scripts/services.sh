@@ -227,13 +227,14 @@ set_endpoints() {
   OUR_REDIS_CLUSTER="redis+cluster://127.0.0.1:$REDIS_CLUSTER_PORT1,127.0.0.1:$REDIS_CLUSTER_PORT2,127.0.0.1:$REDIS_CLUSTER_PORT3"
 }
 
-# free_port <var>: sets var to a port nothing listens on, below the
-# ephemeral range and not handed out already by this run.
+# free_port <var> [span]: sets var to a port nothing listens on, in
+# 20000..20000+span-1 (span 12000: below the ephemeral range) and not handed
+# out already by this run.
 PICKED=" "
 free_port() {
-  local p i
+  local p i span="${2:-12000}"
   for ((i = 0; i < 500; i++)); do
-    p=$((20000 + RANDOM % 12000))
+    p=$((20000 + RANDOM % span))
     [[ "$PICKED" == *" $p "* ]] && continue
     port_open "$p" && continue
     PICKED+="$p "
@@ -262,11 +263,15 @@ choose_ports() {
       ov="SENDONCE_$name"
       [[ -n "${!ov:-}" ]] || free_port "$name"
     done
-    # A cluster node also needs its bus port (port + 10000) free.
+    # A cluster node also needs its bus port (port + 10000) free, and below
+    # the ephemeral range (32768 up) too: an outgoing connection could take
+    # it between this check and the node's bind (seen: "bind: Address
+    # already in use" on a bus port of 34650). Node ports 20000-22767.
     for name in REDIS_CLUSTER_PORT1 REDIS_CLUSTER_PORT2 REDIS_CLUSTER_PORT3; do
       ov="SENDONCE_$name"
       [[ -n "${!ov:-}" ]] && continue
-      while port_open $((${!name} + 10000)) || [[ "$PICKED" == *" $((${!name} + 10000)) "* ]]; do free_port "$name"; done
+      [[ "${!name}" -lt 22768 ]] || free_port "$name" 2768
+      while port_open $((${!name} + 10000)) || [[ "$PICKED" == *" $((${!name} + 10000)) "* ]]; do free_port "$name" 2768; done
       PICKED+="$((${!name} + 10000)) "
     done
     log "free ports picked for ${SVC#"$ROOT"/}: kafka $KAFKA_PORT, redis $REDIS_PORT, ses $SES_PORT, moto $MOTO_PORT, redis cluster $(rcl_ports)"
